@@ -1,0 +1,638 @@
+"""The spool directory between gateway and worker: the protocol that loses no upload.
+
+Layout under the queue root (DESIGN.md section 3)::
+
+    tmp/                                  files being written; never scanned
+    accepted/<endpoint>/<id>.<ext>        payload, bytes as received (after gzip decoding)
+    accepted/<endpoint>/<id>.<ext>.meta.json   sidecar: published last, the commit point
+    active/<endpoint>/...                 claimed by the worker
+    done/<endpoint>/...                   merged; sidecar gains merged_at, rows, batch
+    failed/<endpoint>/...                 not mergeable; sidecar gains error, traceback, failed_at
+    orphans/<endpoint>/...                payloads (or sidecars) that were never whole; kept for a person
+    idempotency/<endpoint>/<key-hash>.json  sidecar of the first upload with that Idempotency-Key
+    idempotency/locks/<nn>.lock           256 striped flock files guarding those index files
+    ids.counter                           last upload id (as nanoseconds), under flock
+
+Upload ids look like ``20261124T021105_123456789Z``: a UTC time with nanoseconds, fixed width, so
+they sort as plain strings. Each id is ``max(time_ns(), last + 1)`` of a counter read and written
+under an exclusive ``flock`` on ``ids.counter``, so ids are strictly increasing in the order they
+were handed out, across gunicorn workers and threads, within one nanosecond, and when the wall
+clock steps back. An id is taken before the upload is written, so an upload that got its 202
+before another one was sent always has the smaller id. (The counter is not fsynced: after a power
+loss *and* a clock stepped back, new ids could sort before old ones; both at once are rare and the
+price of an fsync per upload is not.)
+
+Publishing (``enqueue``): payload and sidecar are written into ``tmp/`` and fsynced, the payload is
+renamed into ``accepted/<endpoint>/``, then the sidecar (the commit point), then the directory is
+fsynced. Only then does the gateway answer 202. Readers key on sidecars and only return an item
+whose payload sits beside its sidecar, so nobody ever sees half an item.
+
+State changes (claim, complete, fail, release, retry) move an item between state folders:
+  1. the new sidecar, with ``revision`` one higher, is written to ``tmp/`` and fsynced;
+  2. the payload is renamed into the destination folder;
+  3. the new sidecar is renamed into the destination folder; the folder is fsynced;
+  4. the old sidecar is deleted; the source folder is fsynced.
+A crash can leave two sidecars of one id, or a payload in another folder than its sidecar.
+**The sidecar with the highest revision wins** (a tie, which the protocol never produces, goes to
+done > failed > active > accepted). ``find()`` applies that rule, so it shows every id in exactly
+one state at every instant, and ``recover()`` (worker start) makes the disk match it:
+  * losing sidecar copies are deleted; the payload is moved beside the winning sidecar;
+  * items left in ``active/`` go back to ``accepted/`` (attempts + 1), keeping their id and order;
+  * a payload with no sidecar anywhere (crash between the two renames of ``enqueue``: the client
+    never got a 202) is moved to ``orphans/`` - never merged, never silently deleted. In
+    ``accepted/`` only payloads older than a minute count, since a gateway may be between its two
+    renames right now;
+  * a sidecar without payload in ``done/`` or ``failed/`` is an interrupted purge (purges delete the
+    payload first) and is deleted; elsewhere it goes to ``orphans/``;
+  * ``tmp/`` files older than a minute are deleted (nothing in ``tmp/`` was ever acknowledged).
+
+The worker-side methods assume one worker owns the queue (``worker.lock``, held by the worker);
+the gateway side (``enqueue``, ``find``, ``depth``) is safe from any number of processes.
+
+Idempotency-Key: the first upload with a key (per endpoint and user) stores its sidecar under
+``idempotency/``; the index is written while holding a striped flock and only after the item is
+durable, so concurrent repeats in other processes wait and get the original id. A crash between
+publishing the item and writing the index lets one later repeat be queued again (at-least-once;
+the merge is an upsert). Index files are pruned with ``done/`` by ``purge_done``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("zarr_ingress.queue")
+
+ACCEPTED, ACTIVE, DONE, FAILED = "accepted", "active", "done", "failed"
+STATES = (ACCEPTED, ACTIVE, DONE, FAILED)
+WAITING = (ACCEPTED, ACTIVE)  # not yet done or failed: what depth() counts
+_TIE_RANK = {ACCEPTED: 0, ACTIVE: 1, FAILED: 2, DONE: 3}
+
+FORMATS = ("csv", "json")
+SIDECAR_SUFFIX = ".meta.json"
+ID_PATTERN = re.compile(r"\d{8}T\d{6}_\d{9}Z")
+_PAYLOAD_NAME = re.compile(r"(\d{8}T\d{6}_\d{9}Z)\.(csv|json)")
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+STALE_SECONDS = 60.0  # tmp leftovers and sidecar-less payloads older than this are not in flight
+DEPTH_CACHE_SECONDS = 1.0
+_LOCK_STRIPES = 256
+
+
+class QueueError(Exception):
+    """A queue operation that cannot be done as asked (wrong state, unknown id)."""
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def id_time(upload_id: str) -> datetime:
+    """The acceptance time encoded in an upload id (UTC)."""
+    stamp, nanos = upload_id.rstrip("Z").split("_")
+    base = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+    return base + timedelta(microseconds=int(nanos) // 1000)
+
+
+def format_id(nanoseconds: int) -> str:
+    seconds, nanos = divmod(nanoseconds, 1_000_000_000)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"_{nanos:09d}Z"
+
+
+@dataclass
+class Sidecar:
+    """The metadata of one upload, stored as JSON beside its payload. Never holds a password."""
+
+    id: str
+    endpoint: str
+    format: str  # "csv" | "json"; also the payload's file extension
+    size: int
+    sha256: str
+    received_at: str  # RFC 3339 UTC
+    node_path: str = ""  # "" is the root node
+    schema_path: str | None = None
+    content_type: str | None = None
+    filename: str | None = None  # multipart only
+    username: str | None = None
+    remote_addr: str | None = None
+    idempotency_key: str | None = None
+    revision: int = 0  # + 1 at every state change; the highest copy wins after a crash
+    attempts: int = 0
+    claimed_at: str | None = None
+    merged_at: str | None = None
+    rows: int | None = None
+    batch: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    failed_at: str | None = None
+    retried_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know
+    # True when enqueue() answered a repeated Idempotency-Key with the original; not stored.
+    replayed: bool = field(default=False, compare=False)
+
+    @property
+    def payload_name(self) -> str:
+        return f"{self.id}.{self.format}"
+
+    @property
+    def sidecar_name(self) -> str:
+        return self.payload_name + SIDECAR_SUFFIX
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        del record["replayed"]
+        extra = record.pop("extra")
+        return json.dumps({**extra, **record}, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Sidecar:
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("a sidecar is a JSON object")
+        known = {f.name for f in fields(cls)} - {"extra", "replayed"}
+        values = {k: v for k, v in record.items() if k in known}
+        values["extra"] = {k: v for k, v in record.items() if k not in known}
+        sidecar = cls(**values)
+        if not ID_PATTERN.fullmatch(str(sidecar.id)) or sidecar.format not in FORMATS:
+            raise ValueError(f"sidecar has a bad id {sidecar.id!r} or format {sidecar.format!r}")
+        return sidecar
+
+    def updated(self, **changes: Any) -> Sidecar:
+        """A copy with `changes` applied; names this class does not know go to `extra`."""
+        known = {f.name for f in fields(self)} - {"extra", "replayed"}
+        extra = dict(self.extra)
+        extra.update({k: v for k, v in changes.items() if k not in known})
+        return replace(self, extra=extra, replayed=False, **{k: v for k, v in changes.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Item:
+    """An upload in one state: its sidecar and where its two files are."""
+
+    state: str
+    sidecar: Sidecar
+    payload_path: Path
+    sidecar_path: Path
+
+    @property
+    def id(self) -> str:
+        return self.sidecar.id
+
+    @property
+    def endpoint(self) -> str:
+        return self.sidecar.endpoint
+
+    def read_payload(self) -> bytes:
+        return self.payload_path.read_bytes()
+
+
+class Queue:
+    """One spool directory. Cheap to create; every method works on the files alone."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).absolute()
+        self.tmp = self.root / "tmp"
+        self.orphans = self.root / "orphans"
+        self.idempotency = self.root / "idempotency"
+        self._counter = self.root / "ids.counter"
+        for folder in (self.tmp, *(self.root / s for s in STATES), self.orphans, self.idempotency / "locks"):
+            _ensure_dir(folder)
+        self._depth_value = 0
+        self._depth_until = 0.0
+
+    # ---------------------------------------------------------------- gateway side
+
+    def enqueue(self, endpoint: str, payload: bytes, **fields: Any) -> Sidecar:
+        """Write an upload durably into accepted/; when this returns, it survives a crash.
+
+        `fields` are Sidecar fields (`format` is required). With `idempotency_key`, a repeat of
+        the key by the same `username` on the same endpoint returns the original sidecar with
+        `replayed=True` and queues nothing.
+        """
+        _check_endpoint(endpoint)
+        if fields.get("format") not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, not {fields.get('format')!r}")
+        key = fields.get("idempotency_key")
+        if not key:
+            return self._publish(endpoint, payload, fields)
+        index = self._idempotency_index(endpoint, fields.get("username"), key)
+        with self._idempotency_lock(index):
+            try:
+                original = Sidecar.from_json(index.read_bytes())
+            except FileNotFoundError:
+                pass
+            else:
+                original.replayed = True
+                return original
+            sidecar = self._publish(endpoint, payload, fields)
+            _ensure_dir(index.parent)
+            self._write_published(index, sidecar.to_json().encode())
+            return sidecar
+
+    def find(self, upload_id: str) -> Item | None:
+        """The item with this id in whichever state it is, or None (unknown or purged)."""
+        if not ID_PATTERN.fullmatch(upload_id):
+            return None
+        copies: list[Item] = []
+        for state in STATES:
+            for endpoint in self._endpoints(state):
+                folder = self.root / state / endpoint
+                for fmt in FORMATS:
+                    sidecar_path = folder / f"{upload_id}.{fmt}{SIDECAR_SUFFIX}"
+                    try:
+                        sidecar = Sidecar.from_json(sidecar_path.read_bytes())
+                    except (FileNotFoundError, ValueError):
+                        continue
+                    copies.append(Item(state, sidecar, folder / sidecar.payload_name, sidecar_path))
+        if not copies:
+            return None
+        winner = max(copies, key=lambda item: (item.sidecar.revision, _TIE_RANK[item.state]))
+        if not winner.payload_path.exists():
+            # Mid-move: the payload already went ahead to the destination folder.
+            for state in STATES:
+                moved = self.root / state / winner.endpoint / winner.sidecar.payload_name
+                if moved.exists():
+                    return replace(winner, payload_path=moved)
+        return winner
+
+    def depth(self) -> int:
+        """Items not yet done or failed; counted from directory entries, cached for a second."""
+        now = time.monotonic()
+        if now >= self._depth_until:
+            self._depth_value = sum(count for count, _ in self.waiting_by_endpoint().values())
+            self._depth_until = now + DEPTH_CACHE_SECONDS
+        return self._depth_value
+
+    def waiting_by_endpoint(self) -> dict[str, tuple[int, str | None]]:
+        """{endpoint: (items not yet done or failed, oldest id)}, from directory listings only."""
+        result: dict[str, tuple[int, str | None]] = {}
+        for state in WAITING:
+            for endpoint in self._endpoints(state):
+                count, oldest = result.get(endpoint, (0, None))
+                for name in _listdir(self.root / state / endpoint):
+                    if name.endswith(SIDECAR_SUFFIX):
+                        count += 1
+                        upload_id = name.split(".", 1)[0]
+                        if oldest is None or upload_id < oldest:
+                            oldest = upload_id
+                result[endpoint] = (count, oldest)
+        return result
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    # ---------------------------------------------------------------- worker side
+
+    def scan(self, endpoint: str | None = None, *, limit: int | None = None) -> list[Item]:
+        """Waiting items (accepted/), whole ones only, in id order; at most `limit` of them."""
+        return self.items(ACCEPTED, endpoint, limit=limit)
+
+    def items(self, state: str, endpoint: str | None = None, *, limit: int | None = None) -> list[Item]:
+        """Whole items (sidecar and payload side by side) in one state, in id order."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}")
+        endpoints = [endpoint] if endpoint is not None else self._endpoints(state)
+        candidates: list[tuple[str, str, str]] = []
+        for name in endpoints:
+            _check_endpoint(name)
+            names = set(_listdir(self.root / state / name))
+            for entry in names:
+                if entry.endswith(SIDECAR_SUFFIX) and entry[: -len(SIDECAR_SUFFIX)] in names:
+                    candidates.append((entry, name, entry[: -len(SIDECAR_SUFFIX)]))
+        candidates.sort()
+        result: list[Item] = []
+        for sidecar_name, name, payload_name in candidates:
+            if limit is not None and len(result) >= limit:
+                break
+            folder = self.root / state / name
+            try:
+                sidecar = Sidecar.from_json((folder / sidecar_name).read_bytes())
+            except FileNotFoundError:
+                continue
+            except ValueError as error:
+                log.warning("unreadable sidecar %s skipped: %s", folder / sidecar_name, error)
+                continue
+            result.append(Item(state, sidecar, folder / payload_name, folder / sidecar_name))
+        return result
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{state: {endpoint: items}} from directory listings, for `queue status`."""
+        return {
+            state: {
+                endpoint: sum(1 for n in _listdir(self.root / state / endpoint) if n.endswith(SIDECAR_SUFFIX))
+                for endpoint in self._endpoints(state)
+            }
+            for state in STATES
+        }
+
+    def claim(self, item: Item) -> Item:
+        """accepted/ -> active/."""
+        self._expect(item, ACCEPTED)
+        return self._move(item, ACTIVE, claimed_at=now_rfc3339())
+
+    def complete(self, item: Item, **outcome: Any) -> Item:
+        """-> done/; the sidecar gains merged_at (default now), rows, batch and any other outcome."""
+        self._expect(item, ACTIVE, ACCEPTED)
+        outcome.setdefault("merged_at", now_rfc3339())
+        return self._move(item, DONE, attempts=item.sidecar.attempts + 1, **outcome)
+
+    def fail(self, item: Item, error: str, traceback: str) -> Item:
+        """-> failed/, with the reason an operator can act on."""
+        self._expect(item, ACTIVE, ACCEPTED)
+        return self._move(
+            item, FAILED, error=error, traceback=traceback, failed_at=now_rfc3339(),
+            attempts=item.sidecar.attempts + 1,
+        )
+
+    def release(self, item: Item) -> Item:
+        """active/ -> accepted/ after transient trouble; keeps its id, so its place in order."""
+        self._expect(item, ACTIVE)
+        return self._move(item, ACCEPTED, attempts=item.sidecar.attempts + 1)
+
+    def retry(self, upload_id: str) -> Item:
+        """failed/ -> accepted/, keeping its id (its order); the last error is cleared."""
+        item = self.find(upload_id)
+        if item is None:
+            raise QueueError(f"no upload with id {upload_id}")
+        if item.state != FAILED:
+            raise QueueError(f"upload {upload_id} is {item.state}, only failed uploads can be retried")
+        return self._move(item, ACCEPTED, error=None, traceback=None, failed_at=None, retried_at=now_rfc3339())
+
+    def recover(self) -> list[Item]:
+        """Repair what a crash left half done (see the module docstring); returns changed items."""
+        self._clean_tmp()
+        sidecars: dict[str, list[Item]] = {}
+        payloads: dict[str, list[tuple[str, str, Path]]] = {}
+        for state in STATES:
+            for endpoint in self._endpoints(state):
+                folder = self.root / state / endpoint
+                for name in _listdir(folder):
+                    path = folder / name
+                    if name.endswith(SIDECAR_SUFFIX):
+                        try:
+                            sidecar = Sidecar.from_json(path.read_bytes())
+                        except ValueError as error:
+                            self._to_orphans(endpoint, path, f"unreadable sidecar: {error}")
+                            continue
+                        item = Item(state, sidecar, folder / sidecar.payload_name, path)
+                        sidecars.setdefault(sidecar.id, []).append(item)
+                    elif match := _PAYLOAD_NAME.fullmatch(name):
+                        payloads.setdefault(match.group(1), []).append((state, endpoint, path))
+
+        changed: list[Item] = []
+        for upload_id in sorted(sidecars.keys() | payloads.keys()):
+            copies, files = sidecars.get(upload_id, []), payloads.get(upload_id, [])
+            if not copies:
+                for state, endpoint, path in files:
+                    if state == ACCEPTED and _age(path) < STALE_SECONDS:
+                        continue  # a gateway may be between its two renames right now
+                    self._to_orphans(endpoint, path, "payload without sidecar")
+                continue
+            winner = max(copies, key=lambda item: (item.sidecar.revision, _TIE_RANK[item.state]))
+            touched = False
+            for loser in copies:
+                if loser is not winner:
+                    loser.sidecar_path.unlink(missing_ok=True)
+                    _fsync_dir(loser.sidecar_path.parent)
+                    touched = True
+            if not files:
+                if winner.state in (DONE, FAILED):
+                    winner.sidecar_path.unlink(missing_ok=True)  # an interrupted purge
+                    _fsync_dir(winner.sidecar_path.parent)
+                else:
+                    self._to_orphans(winner.endpoint, winner.sidecar_path, "sidecar without payload")
+                continue
+            in_place = [f for f in files if f[2] == winner.payload_path]
+            elsewhere = [f for f in files if f[2] != winner.payload_path]
+            if not in_place:
+                os.replace(elsewhere.pop(0)[2], winner.payload_path)
+                _fsync_dir(winner.payload_path.parent)
+                touched = True
+            for _, endpoint, path in elsewhere:
+                self._to_orphans(endpoint, path, "second copy of a payload")
+            item = winner
+            if item.state == ACTIVE:
+                item = self._move(item, ACCEPTED, attempts=item.sidecar.attempts + 1)
+                touched = True
+            if touched:
+                log.info("recovered id=%s endpoint=%s state=%s", item.id, item.endpoint, item.state)
+                changed.append(item)
+        return changed
+
+    def purge_done(self, older_than: timedelta) -> int:
+        """Delete done items merged more than `older_than` ago (and idempotency entries as old)."""
+        cutoff = time.time() - older_than.total_seconds()
+        purged = 0
+        for endpoint in self._endpoints(DONE):
+            folder = self.root / DONE / endpoint
+            for entry in _scandir(folder):
+                if entry.name.endswith(SIDECAR_SUFFIX) and _mtime(entry) < cutoff:
+                    self._delete(folder / entry.name[: -len(SIDECAR_SUFFIX)], folder / entry.name)
+                    purged += 1
+        for folder in _subdirs(self.idempotency):
+            if folder.name == "locks":
+                continue
+            for entry in _scandir(folder):
+                if _mtime(entry) < cutoff:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+        return purged
+
+    def purge_failed(self, ids: Iterable[str]) -> int:
+        """Delete these failed items; ids in another state (or unknown) are left alone."""
+        purged = 0
+        for upload_id in ids:
+            item = self.find(upload_id)
+            if item is not None and item.state == FAILED:
+                self._delete(item.payload_path, item.sidecar_path)
+                purged += 1
+        return purged
+
+    # ---------------------------------------------------------------- internals
+
+    def _next_id(self) -> str:
+        fd = os.open(self._counter, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                last = int(os.pread(fd, 32, 0).strip() or 0)
+            except ValueError:
+                last = 0
+            value = max(time.time_ns(), last + 1)
+            os.pwrite(fd, b"%020d\n" % value, 0)
+        finally:
+            os.close(fd)  # also releases the lock
+        return format_id(value)
+
+    def _publish(self, endpoint: str, payload: bytes, fields: dict[str, Any]) -> Sidecar:
+        sidecar = Sidecar(
+            id=self._next_id(), endpoint=endpoint, size=len(payload),
+            sha256=hashlib.sha256(payload).hexdigest(), received_at=now_rfc3339(), **fields,
+        )
+        folder = self.root / ACCEPTED / endpoint
+        _ensure_dir(folder)
+        tmp_payload, tmp_sidecar = self.tmp / sidecar.payload_name, self.tmp / sidecar.sidecar_name
+        try:
+            _write_synced(tmp_payload, payload)
+            _write_synced(tmp_sidecar, sidecar.to_json().encode())
+            os.replace(tmp_payload, folder / sidecar.payload_name)
+            os.replace(tmp_sidecar, folder / sidecar.sidecar_name)  # the commit point
+            _fsync_dir(folder)
+        except BaseException:
+            tmp_payload.unlink(missing_ok=True)
+            tmp_sidecar.unlink(missing_ok=True)
+            raise
+        if not (folder / sidecar.payload_name).exists():
+            # recover() found the payload without sidecar and took it for an orphan: never 202.
+            raise QueueError(f"payload of {sidecar.id} disappeared while it was published")
+        self._depth_value += 1
+        return sidecar
+
+    def _move(self, item: Item, state: str, **changes: Any) -> Item:
+        sidecar = item.sidecar.updated(revision=item.sidecar.revision + 1, **changes)
+        folder = self.root / state / item.endpoint
+        _ensure_dir(folder)
+        payload_path, sidecar_path = folder / sidecar.payload_name, folder / sidecar.sidecar_name
+        tmp_sidecar = self.tmp / f"{sidecar.sidecar_name}.{sidecar.revision}"
+        _write_synced(tmp_sidecar, sidecar.to_json().encode())
+        if item.payload_path != payload_path:
+            os.replace(item.payload_path, payload_path)
+        os.replace(tmp_sidecar, sidecar_path)
+        _fsync_dir(folder)
+        if item.sidecar_path != sidecar_path:
+            item.sidecar_path.unlink(missing_ok=True)
+            _fsync_dir(item.sidecar_path.parent)
+        return Item(state, sidecar, payload_path, sidecar_path)
+
+    def _delete(self, payload_path: Path, sidecar_path: Path) -> None:
+        # Payload first: a sidecar left alone in done/ or failed/ reads as an interrupted purge.
+        payload_path.unlink(missing_ok=True)
+        sidecar_path.unlink(missing_ok=True)
+
+    def _to_orphans(self, endpoint: str, path: Path, reason: str) -> None:
+        folder = self.orphans / endpoint
+        _ensure_dir(folder)
+        target = folder / path.name
+        number = 1
+        while target.exists():
+            target = folder / f"{path.name}.{number}"
+            number += 1
+        os.replace(path, target)
+        _fsync_dir(folder)
+        log.warning("orphan moved path=%s to=%s reason=%s", path, target, reason)
+
+    def _clean_tmp(self) -> None:
+        for entry in _scandir(self.tmp):
+            if _age(Path(entry.path)) > STALE_SECONDS:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+    def _expect(self, item: Item, *states: str) -> None:
+        if item.state not in states:
+            raise QueueError(f"upload {item.id} is {item.state}, expected {' or '.join(states)}")
+
+    def _endpoints(self, state: str) -> list[str]:
+        return sorted(p.name for p in _subdirs(self.root / state))
+
+    def _idempotency_index(self, endpoint: str, username: str | None, key: str) -> Path:
+        digest = hashlib.sha256(f"{username or ''}\0{key}".encode()).hexdigest()
+        return self.idempotency / endpoint / f"{digest}.json"
+
+    @contextlib.contextmanager
+    def _idempotency_lock(self, index: Path) -> Iterator[None]:
+        stripe = int(hashlib.sha256(str(index).encode()).hexdigest()[:4], 16) % _LOCK_STRIPES
+        fd = os.open(self.idempotency / "locks" / f"{stripe:03d}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _write_published(self, path: Path, data: bytes) -> None:
+        tmp = self.tmp / f"{path.name}.{os.getpid()}.{time.time_ns()}"
+        _write_synced(tmp, data)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+
+def _check_endpoint(name: str) -> None:
+    if not _ENDPOINT_NAME.fullmatch(name):
+        raise ValueError(f"bad endpoint name {name!r}")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_dir(folder: Path) -> None:
+    if folder.is_dir():
+        return
+    _ensure_dir(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return
+    _fsync_dir(folder.parent)  # a new folder must survive a crash like the files put in it
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def _scandir(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return [Path(e.path) for e in _scandir(folder) if e.is_dir(follow_symlinks=False)]
+
+
+def _mtime(entry: os.DirEntry[str]) -> float:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _age(path: Path) -> float:
+    """Seconds since the file was written or renamed (a rename updates ctime, not mtime)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return 0.0
+    return time.time() - max(stat.st_mtime, stat.st_ctime)
+
