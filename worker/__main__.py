@@ -1,0 +1,61 @@
+"""``python -m worker`` (``zarr-ingress worker``): run the worker until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Mapping
+
+from shared.config import ConfigError, Settings, load_settings
+from shared.fuse import load_schema
+from shared.fuse.errors import SchemaError
+
+from worker.lane import LaneConfig
+from worker.logs import configure_logging
+from worker.service import Worker
+
+
+def load_schemas(settings: Settings) -> dict[str, object]:
+    """Every endpoint's schema, loaded once; an invalid one stops the worker (SchemaError)."""
+    return {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.endpoints}
+
+
+def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
+    config = LaneConfig(
+        batch_items=settings.worker_batch_items,
+        batch_rows=settings.worker_batch_rows,
+        poll_seconds=settings.worker_poll_seconds,
+        retry_max_seconds=settings.worker_retry_max_seconds,
+    )
+    return Worker(
+        settings.queue_dir,
+        load_schemas(settings),
+        config,
+        done_retention_days=settings.done_retention_days,
+        metrics_port=settings.worker_metrics_port,
+        # Not a Settings field: the bind address only matters where 0.0.0.0 is unwanted (tests).
+        metrics_addr=environ.get("WORKER_METRICS_ADDR", "0.0.0.0"),
+        environ=environ,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    environ = dict(os.environ)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        worker = build_worker(settings, environ)
+    except (ConfigError, SchemaError) as error:
+        print(f"zarr-ingress worker: {error}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, _frame: object) -> None:
+        worker.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

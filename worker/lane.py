@@ -1,0 +1,255 @@
+"""One endpoint's lane: its waiting items, merged in id order into its store.
+
+Each lane runs in its own thread with its own backoff, so one endpoint whose store is down
+never blocks another (DESIGN.md section 3, rule 3). The store is opened once and kept open;
+it is reopened only after a store error.
+
+A batch goes through: plan (parse each item) -> claim -> prepare each item (a DataError fails
+that item alone) -> one merge of the prepared tables in id order -> complete each. A crash at any
+point leaves items in accepted/ or active/, and the next start merges them again; the merge is
+an idempotent upsert, so that is safe (rule 4).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback as tb
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from shared.fuse import open_store
+from shared.parse import read_table
+from shared.queue import Queue
+
+from worker.batching import Entry, plan_batch
+from worker.metrics import WorkerMetrics
+from worker.policy import Backoff, Verdict, classify, gives_up
+from worker.logs import log_event
+
+log = logging.getLogger("worker.lane")
+SCAN_BATCHES = 5
+SCAN_MIN = 1000
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return f"{type(error).__name__}: {text}" if classify(error) is Verdict.UNEXPECTED else text
+
+
+@dataclass
+class LaneConfig:
+    batch_items: int
+    batch_rows: int
+    poll_seconds: float
+    retry_max_seconds: float
+    retry_base_seconds: float = 1.0
+
+
+@dataclass
+class _Outcome:
+    """What became of a claimed batch: merged entries, entries to put back, the trouble seen."""
+
+    merged: list[Entry] = field(default_factory=list)
+    release: list[Entry] = field(default_factory=list)
+    trouble: BaseException | None = None
+    trouble_traceback: str = ""
+
+
+class Lane(threading.Thread):
+    def __init__(
+        self,
+        endpoint: str,
+        schema: Any,
+        queue: Queue,
+        config: LaneConfig,
+        metrics: WorkerMetrics,
+        stop: threading.Event,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.endpoint = endpoint
+        self.schema = schema
+        self.queue = queue
+        self.config = config
+        self.metrics = metrics
+        self.stop = stop
+        self.environ = environ
+        self.wake_event = threading.Event()
+        self.backoff = Backoff(base=config.retry_base_seconds, cap=config.retry_max_seconds)
+        self.resume_at = 0.0  # time.monotonic() before which the lane does not touch its store
+        self.solo_through = ""  # items with ids <= this merge one at a time (isolating a culprit)
+        self.busy = False
+        self._root: Any = None
+        self._nodes: dict[str, Any] = {}
+
+    # -- thread plumbing ------------------------------------------------------------------------
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    def _sleep(self, seconds: float) -> None:
+        self.wake_event.clear()
+        if not self.stop.is_set():
+            self.wake_event.wait(max(0.0, seconds))
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            pause = self.resume_at - time.monotonic()
+            if pause > 0:
+                self._sleep(pause)
+                continue
+            self.wake_event.clear()
+            try:
+                self.drain_once()
+            except Exception as error:  # a bug in the loop itself: keep the lane alive, slowly
+                log_event(log, "lane_error", logging.ERROR, endpoint=self.endpoint, error=one_line(error))
+                log.exception("lane %s", self.endpoint)
+                self._pause(error)
+            if self.resume_at <= time.monotonic() and not self.wake_event.is_set():
+                self._sleep(self.config.poll_seconds)
+
+    def drain_once(self) -> None:
+        """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
+        # A bounded scan: reading 10,000 sidecars to merge the first 200 would dominate a backlog.
+        items = self.queue.scan(self.endpoint, limit=max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN))
+        while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
+            if self._store() is None:
+                return
+            solo = items[0].sidecar.id <= self.solo_through
+            batch = plan_batch(
+                items,
+                self._read,
+                1 if solo else self.config.batch_items,
+                self.config.batch_rows,
+            )
+            self.busy = True
+            try:
+                self.process(batch)
+            finally:
+                self.busy = False
+            items = items[len(batch):]
+
+    # -- the store ------------------------------------------------------------------------------
+    def _store(self) -> Any:
+        if self._root is None:
+            try:
+                self._root = open_store(self.schema, environ=self.environ)
+                self._nodes = {}
+                log_event(log, "store_opened", endpoint=self.endpoint)
+            except Exception as error:
+                # Nothing is claimed yet: the items simply wait. Logged once per attempt.
+                delay = self._pause(error)
+                log_event(
+                    log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
+                    retry_in=f"{delay:.1f}s", error=one_line(error),
+                )
+                return None
+        return self._root
+
+    def _node(self, node_path: str) -> Any:
+        if node_path not in self._nodes:
+            self._nodes[node_path] = self._root[node_path] if node_path else self._root
+        return self._nodes[node_path]
+
+    def _forget_store(self) -> None:
+        # After a store error the engine's in-memory view may not match the store: reopen.
+        self._root = None
+        self._nodes = {}
+
+    def _pause(self, error: BaseException) -> float:
+        delay = self.backoff.next_delay()
+        self.resume_at = time.monotonic() + delay
+        return delay
+
+    @staticmethod
+    def _read(item: Any) -> Any:
+        return read_table(item.payload_path.read_bytes(), item.sidecar.format)
+
+    # -- one batch ------------------------------------------------------------------------------
+    def process(self, batch: list[Entry]) -> None:
+        claimed = [Entry(self.queue.claim(e.item), e.table, e.error, e.traceback) for e in batch]
+        batch_id = claimed[0].item.sidecar.id
+        started = time.perf_counter()
+        outcome = self._prepare_and_merge(claimed)
+        seconds = time.perf_counter() - started
+
+        if outcome.merged:
+            self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
+            self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
+            for entry in outcome.merged:
+                self.queue.complete(entry.item, rows=entry.rows, batch=batch_id)
+                self.metrics.merged.labels(self.endpoint).inc()
+                log_event(
+                    log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
+                    node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=batch_id,
+                    batch_items=len(outcome.merged), seconds=f"{seconds:.3f}",
+                )
+            if outcome.trouble is None:
+                self.backoff.reset()
+
+        if outcome.trouble is not None:
+            self._put_back(outcome)
+
+    def _prepare_and_merge(self, claimed: list[Entry]) -> _Outcome:
+        prepared: list[tuple[Entry, Any]] = []
+        for position, entry in enumerate(claimed):
+            error, trace = entry.error, entry.traceback
+            if error is None:
+                try:
+                    prepared.append((entry, self._node(entry.item.sidecar.node_path).prepare(entry.table)))
+                    continue
+                except Exception as caught:
+                    error, trace = caught, tb.format_exc()
+            verdict = classify(error)
+            if gives_up(verdict, entry.item.sidecar.attempts):
+                self._fail(entry, error, trace)
+                continue
+            # Transient or retryable trouble: this item and everything after it go back, in
+            # order; the items before it still merge now.
+            return self._merge(prepared, rest=claimed[position:], trouble=error, trace=trace)
+        return self._merge(prepared, rest=[], trouble=None, trace="")
+
+    def _merge(
+        self, prepared: list[tuple[Entry, Any]], rest: list[Entry], trouble: BaseException | None, trace: str
+    ) -> _Outcome:
+        if not prepared:
+            return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
+        entries = [entry for entry, _ in prepared]
+        try:
+            self._node(entries[0].item.sidecar.node_path).merge([table for _, table in prepared])
+        except Exception as error:
+            trace = tb.format_exc()
+            if len(entries) == 1 and gives_up(classify(error), entries[0].item.sidecar.attempts):
+                self._fail(entries[0], error, trace)
+                return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
+            if classify(error) is not Verdict.TRANSIENT and len(entries) > 1:
+                # Which item caused it is unknown: retry these one at a time to find out.
+                self.solo_through = max(self.solo_through, entries[-1].item.sidecar.id)
+            return _Outcome(release=entries + rest, trouble=error, trouble_traceback=trace)
+        return _Outcome(merged=entries, release=rest, trouble=trouble, trouble_traceback=trace)
+
+    def _fail(self, entry: Entry, error: BaseException, trace: str) -> None:
+        attempts = entry.item.sidecar.attempts + 1
+        self.queue.fail(entry.item, one_line(error), trace)
+        self.metrics.failed.labels(self.endpoint).inc()
+        log_event(
+            log, "failed", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
+            node=entry.item.sidecar.node_path or "/", attempts=attempts, error=one_line(error),
+        )
+
+    def _put_back(self, outcome: _Outcome) -> None:
+        error = outcome.trouble
+        assert error is not None
+        if classify(error) is not Verdict.PERMANENT:
+            self._forget_store()
+        delay = self._pause(error)
+        for entry in outcome.release:
+            released = self.queue.release(entry.item)
+            self.metrics.retried.labels(self.endpoint).inc()
+            log_event(
+                log, "retrying", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
+                attempt=released.sidecar.attempts, retry_in=f"{delay:.1f}s", kind=classify(error).value,
+                error=one_line(error),
+            )
+        if classify(error) is Verdict.UNEXPECTED:
+            log.warning("unexpected error on endpoint %s:\n%s", self.endpoint, outcome.trouble_traceback)

@@ -1,0 +1,45 @@
+"""watchdog events as a hint that an endpoint has new items; the periodic rescan is the truth."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from worker.logs import log_event
+
+log = logging.getLogger("worker.watch")
+SIDECAR_SUFFIX = ".meta.json"
+
+
+class _SidecarHandler(FileSystemEventHandler):
+    def __init__(self, accepted_dir: Path, wake: Callable[[str], None]) -> None:
+        self.accepted_dir = accepted_dir
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            path = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if not path.endswith(SIDECAR_SUFFIX):
+                continue
+            try:
+                endpoint = Path(path).relative_to(self.accepted_dir).parts[0]
+            except (ValueError, IndexError):
+                continue
+            self.wake(endpoint)
+
+
+def start_watching(accepted_dir: Path, wake: Callable[[str], None]) -> Observer | None:
+    """Start an observer on accepted/, or None when the platform refuses (rescans still work)."""
+    try:
+        accepted_dir.mkdir(parents=True, exist_ok=True)
+        observer = Observer()
+        observer.daemon = True
+        observer.schedule(_SidecarHandler(accepted_dir.resolve(), wake), str(accepted_dir.resolve()), recursive=True)
+        observer.start()
+        return observer
+    except Exception as error:  # e.g. inotify watch limit reached: degrade to polling
+        log_event(log, "watch_unavailable", logging.WARNING, path=accepted_dir, error=error)
+        return None
