@@ -1,0 +1,254 @@
+"""From an upload table to validated, typed columns and coordinate keys (pure, no store).
+
+``prepare_table`` converts every column the node knows to the storage type of its variable:
+units converted (``source_unit -> unit``), times parsed to int64 ticks, ranges and discrete
+labels checked. The first bad cell rejects the whole upload with a ``DataError`` naming the
+1-based row, the input column and the value. Composed coordinate keys are computed here, from a
+stable hash of the component values, so they are the same in every process and on every machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import units
+from .errors import DataError
+from .schema import NodeSchema, VarSchema
+
+INT_FILL = np.iinfo(np.int64).min
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+@dataclass
+class Column:
+    """One variable's converted values; ``valid`` is False where the upload had no value."""
+    values: np.ndarray
+    valid: np.ndarray
+
+
+@dataclass
+class PreparedTable:
+    """An upload converted for one node: coordinate keys per row and columns per variable."""
+    node_path: str
+    n_rows: int
+    keys: dict[str, np.ndarray] = field(default_factory=dict)
+    columns: dict[str, Column] = field(default_factory=dict)
+    source_rows: np.ndarray | None = None   # 1-based row numbers in the upload(s)
+
+    @staticmethod
+    def concat(tables: list["PreparedTable"]) -> "PreparedTable":
+        """Tables in acceptance order as one table (later rows win, as if merged one by one)."""
+        if len(tables) == 1:
+            return tables[0]
+        out = PreparedTable(tables[0].node_path, sum(t.n_rows for t in tables))
+        for dim in tables[0].keys:
+            out.keys[dim] = np.concatenate([t.keys[dim] for t in tables])
+        names = [n for t in tables for n in t.columns]
+        for name in dict.fromkeys(names):
+            parts_v, parts_m = [], []
+            template = next(t.columns[name] for t in tables if name in t.columns)
+            for t in tables:
+                col = t.columns.get(name)
+                if col is None:
+                    col = Column(np.zeros(t.n_rows, dtype=template.values.dtype),
+                                 np.zeros(t.n_rows, dtype=bool))
+                parts_v.append(col.values)
+                parts_m.append(col.valid)
+            out.columns[name] = Column(np.concatenate(parts_v), np.concatenate(parts_m))
+        out.source_rows = np.concatenate([t.rows() for t in tables])
+        return out
+
+    def rows(self) -> np.ndarray:
+        if self.source_rows is not None:
+            return self.source_rows
+        return np.arange(1, self.n_rows + 1)
+
+
+def prepare_table(schema: NodeSchema, table: pd.DataFrame) -> PreparedTable:
+    """Convert and validate ``table`` for the node ``schema``; raises DataError."""
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(f"an upload must be a table (pandas DataFrame), not {type(table).__name__}")
+    table = table.reset_index(drop=True)
+    if len(set(table.columns)) != len(table.columns):
+        dup = [c for c in table.columns if list(table.columns).count(c) > 1][0]
+        raise DataError(f"column {dup!r} appears twice in the upload", column=str(dup))
+    for col in schema.required_columns():
+        if col not in table.columns:
+            raise DataError(f"missing column {col!r}: every upload to node "
+                            f"{schema.path or '/'!r} needs {', '.join(schema.required_columns())}",
+                            column=col)
+    prepared = PreparedTable(schema.path, len(table))
+    for name, var in schema.vars.items():
+        if var.df_col in table.columns:
+            prepared.columns[name] = convert_column(var, table[var.df_col])
+    for name, coord in schema.coords.items():
+        if coord.composed:
+            parts = [prepared.columns[c] for c in coord.composed]
+            for comp, part in zip(coord.composed, parts):
+                _require(part, schema.vars[comp].df_col, table[schema.vars[comp].df_col], name)
+            prepared.keys[name] = composed_keys([p.values for p in parts])
+        else:
+            col = convert_column(coord, table[coord.df_col])
+            _require(col, coord.df_col, table[coord.df_col], name)
+            prepared.keys[name] = col.values
+    return prepared
+
+
+def _require(col: Column, column: str, raw: pd.Series, coord: str) -> None:
+    if not col.valid.all():
+        row = int(np.argmin(col.valid))
+        raise DataError(f"row {row + 1}, column {column}: empty, but coordinate {coord!r} "
+                        f"needs a value in every row", row=row + 1, column=column,
+                        value=_show(raw.iloc[row]))
+
+
+def _show(value) -> object:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _fail(raw: pd.Series, bad: np.ndarray, column: str, problem: str) -> DataError:
+    row = int(np.argmax(bad))
+    value = raw.iloc[row]
+    return DataError(f"row {row + 1}, column {column}: {value!r} {problem}",
+                     row=row + 1, column=column, value=_show(value))
+
+
+def _missing(raw: pd.Series, var: VarSchema) -> np.ndarray:
+    missing = np.array(raw.isna().to_numpy(dtype=bool))
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+        text = raw.astype("string").str.strip()
+        missing = missing | (text == "").fillna(True).to_numpy(dtype=bool)
+        if var.na_value not in (None, "nan", "max_int", "min_int"):
+            missing = missing | (text == str(var.na_value)).fillna(False).to_numpy(dtype=bool)
+    elif var.na_value not in (None, "nan", "max_int", "min_int") and not isinstance(var.na_value, str):
+        missing = missing | (raw == var.na_value).to_numpy(dtype=bool)
+    return missing
+
+
+def convert_column(var: VarSchema, raw: pd.Series) -> Column:
+    """Convert one input column to ``var``'s storage type, validating every present cell."""
+    raw = raw.reset_index(drop=True)
+    column = var.df_col
+    if var.is_time or var.dtype.startswith("datetime64"):
+        unit = var.unit if var.is_time else units.DateTimeUnit(tick=var.dtype[11:-1])
+        ticks, missing, bad = units.parse_times(raw, unit)
+        if bad.any():
+            raise _fail(raw, bad, column, "is not a time")
+        valid = ~missing
+        values = np.where(valid, ticks, INT_FILL)
+        return Column(values, valid)
+    missing = _missing(raw, var)
+    valid = ~missing
+    kind = var.dtype
+    if kind.startswith("str"):
+        values = raw.astype(object).where(valid, "").map(lambda v: str(v).strip()).to_numpy(dtype=object)
+        if kind != "str":
+            width = int(kind[4:-1])
+            bad = valid & (np.fromiter((len(v) for v in values), int, len(values)) > width)
+            if bad.any():
+                raise _fail(raw, bad, column, f"is longer than {width} characters")
+    elif kind == "bool":
+        values = _booleans(raw, valid, column)
+    elif kind.startswith("complex"):
+        values = np.zeros(len(raw), dtype=kind)
+        for i in np.flatnonzero(valid):
+            try:
+                values[i] = complex(str(raw.iloc[i]).replace(" ", ""))
+            except ValueError:
+                raise _fail(raw, np.arange(len(raw)) == i, column, "is not a complex number") from None
+    else:
+        numbers = _numbers(raw, valid, column)
+        if kind.startswith("float"):
+            fn = units.converter(var.source_unit, var.unit) if isinstance(var.unit, str) else None
+            if fn is not None and valid.any():
+                numbers = numbers.copy()
+                numbers[valid] = fn(numbers[valid])
+            values = numbers.astype(kind)
+        else:
+            info = np.iinfo(kind)
+            bad = valid & ((numbers != np.round(numbers)) | (numbers < info.min) | (numbers > info.max))
+            if bad.any():
+                raise _fail(raw, bad, column, f"is not an integer of type {kind}")
+            values = np.where(valid, numbers, 0).astype(kind)
+    _check_range(var, raw, values, valid, column)
+    return Column(values, valid)
+
+
+def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        numbers = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        numbers = pd.to_numeric(raw.where(valid), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = valid & np.isnan(numbers)
+    if bad.any():   # a literal "nan" is a missing value, anything else is an error
+        text = raw[bad].astype(str).str.strip().str.lower()
+        really = text.isin(["nan", "na", "null", "none"]).to_numpy()
+        valid[np.flatnonzero(bad)[really]] = False
+        bad = valid & np.isnan(numbers)
+        if bad.any():
+            raise _fail(raw, bad, column, "is not a number")
+    return numbers
+
+
+def _booleans(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
+    text = raw.astype(str).str.strip().str.lower()
+    truthy = text.isin(_TRUE).to_numpy()
+    falsy = text.isin(_FALSE).to_numpy()
+    bad = valid & ~truthy & ~falsy
+    if bad.any():
+        raise _fail(raw, bad, column, "is not true or false")
+    return truthy
+
+
+def _check_range(var: VarSchema, raw: pd.Series, values: np.ndarray, valid: np.ndarray,
+                 column: str) -> None:
+    rng = var.range
+    if rng is None:
+        return
+    if rng.labels is not None:
+        labels = pd.Series(list(rng.labels))
+        if values.dtype.kind in "OUT":
+            labels = labels.astype(str)
+        bad = valid & ~pd.Series(values).isin(labels).to_numpy()
+        if bad.any():
+            raise _fail(raw, bad, column, f"is not one of {list(rng.labels)}")
+        return
+    if values.dtype.kind not in "iuf":
+        return
+    with np.errstate(invalid="ignore"):
+        bad = valid & ((values < rng.lo) | (values > rng.hi))
+    if bad.any():
+        shown = f" ({values[np.argmax(bad)]:g} {var.unit})" if var.source_unit else ""
+        raise _fail(raw, bad, column,
+                    f"is outside the range [{rng.lo:g}, {rng.hi:g}] of {var.name}{shown}")
+
+
+def composed_keys(components: list[np.ndarray]) -> np.ndarray:
+    """Deterministic int64 keys from component value tuples (blake2b of canonical text)."""
+    n = len(components[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    frame = pd.DataFrame({i: c for i, c in enumerate(components)})
+    codes, uniques = pd.MultiIndex.from_frame(frame).factorize()
+    keys = np.fromiter((_key(tuple_) for tuple_ in uniques), dtype=np.int64, count=len(uniques))
+    return keys[codes]
+
+
+def _canonical(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return repr(0.0 if value == 0 else value)
+    if isinstance(value, (int, np.integer)):
+        return repr(float(value)) if isinstance(value, np.floating) else str(int(value))
+    return str(value)
+
+
+def _key(values: tuple) -> int:
+    text = "\x1f".join(_canonical(v) for v in values).encode("utf-8")
+    key = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
+    return key if key != INT_FILL else INT_FILL + 1

@@ -1,0 +1,107 @@
+"""Crash repair for merges that move stored data (SCHEMA.md section 4, rule 7).
+
+Most merges only append and overwrite cells. Such a merge is safe to repeat at any point: every
+cell write is "set this cell to the upload's value", variables are written before coordinates,
+and a coordinate value is never missing, so on the next open ``trim`` cuts every array back to
+the coordinate values that were completely written (a trailing fill value in a coordinate array
+marks an unfinished write). Repeating the upload then rebuilds the same store.
+
+Inserting a value before the end of a sorted coordinate shifts stored data, and a half-done
+shift cannot be told from good data. So such a merge runs under a journal:
+
+1. ``backup``: the part of each affected array that will be rewritten (from the first insert
+   position on) is copied into the group ``__journal__`` of the node;
+2. the group attribute ``__journal__`` is written: the shapes of all arrays before the merge and
+   the backed-up regions. Writing this attribute is the commit point of the backup;
+3. the arrays are resized and rewritten, coordinates last;
+4. the attribute is removed (the commit point of the merge), then the backup group.
+
+On the next open (or the next merge after a failed one) ``rollback`` finds the attribute,
+writes the backups back, shrinks every array to its old shape and removes the journal; a backup
+group without the attribute is discarded. Rollback itself can be cut off and repeated. The
+store is then the store before the merge, plus perhaps some cells the upload sets anyway, and
+repeating the upload gives exactly the store of one uninterrupted merge.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import zarr
+
+JOURNAL = "__journal__"
+
+
+def region(shape: tuple[int, ...], axis: int, start: int, stop: int) -> tuple[slice, ...]:
+    return tuple(slice(start, stop) if i == axis else slice(0, n) for i, n in enumerate(shape))
+
+
+def backup(group: zarr.Group, arrays: dict[str, zarr.Array], regions: dict[str, tuple[int, int]]
+           ) -> dict[str, np.ndarray]:
+    """Copy the regions about to be rewritten into ``__journal__`` and commit the journal.
+
+    Returns the old data of each region (the caller builds the shifted arrays from it).
+    """
+    saved: dict[str, np.ndarray] = {}
+    holder = group.require_group(JOURNAL)
+    for name, (axis, start) in regions.items():
+        arr = arrays[name]
+        data = arr[region(arr.shape, axis, start, arr.shape[axis])]
+        saved[name] = data
+        holder.create_array(name, shape=data.shape, dtype=arr.dtype, fill_value=arr.fill_value,
+                            chunks=tuple(max(1, min(s, 1 << 16)) for s in data.shape) or None,
+                            overwrite=True)[...] = data
+    record = {"shapes": {n: list(a.shape) for n, a in arrays.items()},
+              "regions": {n: [axis, start] for n, (axis, start) in regions.items()}}
+    group.attrs[JOURNAL] = record
+    return saved
+
+
+def finish(group: zarr.Group) -> None:
+    """Commit a journalled merge: drop the record first, then the backups."""
+    attrs = dict(group.attrs)
+    attrs.pop(JOURNAL, None)
+    group.attrs.put(attrs)
+    discard_backups(group)
+
+
+def discard_backups(group: zarr.Group) -> None:
+    if JOURNAL in group:
+        del group[JOURNAL]
+
+
+def rollback(group: zarr.Group, arrays: dict[str, zarr.Array]) -> bool:
+    """Undo a journalled merge cut off half-way; True if there was one to undo."""
+    record = group.attrs.get(JOURNAL)
+    if record is None:
+        if JOURNAL in group:      # backups of a merge that never committed its journal
+            discard_backups(group)
+        return False
+    holder = group[JOURNAL]
+    for name, (axis, start) in record["regions"].items():
+        data = holder[name][...]
+        arrays[name][region(data.shape, axis, start, start + data.shape[axis])] = data
+    for name, shape in record["shapes"].items():
+        if name in arrays:
+            shrink(arrays[name], tuple(shape))
+    finish(group)
+    return True
+
+
+def shrink(arr: zarr.Array, shape: tuple[int, ...]) -> None:
+    """Cut ``arr`` back to ``shape``, clearing the cut part of boundary chunks first.
+
+    zarr keeps data past the edge of a boundary chunk and would show it again when the array
+    grows, so the cut cells are set to the fill value before the resize.
+    """
+    current = tuple(arr.shape)
+    if current == tuple(shape):
+        return
+    for axis, (have, want) in enumerate(zip(current, shape)):
+        if have <= want:
+            continue
+        chunk = arr.chunks[axis]
+        edge = min(have, math.ceil(want / chunk) * chunk)
+        if edge > want:
+            arr[region(current, axis, want, edge)] = arr.fill_value
+    arr.resize(tuple(shape))

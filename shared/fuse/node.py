@@ -1,0 +1,318 @@
+"""An open node of a store: prepare uploads, merge them (the keyed upsert), read back.
+
+The node keeps its coordinate values in memory between merges (a long-running worker must not
+re-read the store for every upload) and writes, for each merge, only what changes: variables
+first, coordinates last, with the journal of ``journal.py`` when stored data has to move. After
+a failed write the node re-reads the store (and repairs it) before the next merge.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import zarr
+
+from . import journal, layout
+from .convert import PreparedTable, prepare_table
+from .errors import DataError, SchemaError
+from .plan import Cells, CoordCache, DimPlan, plan_cells, plan_dim
+from .schema import Schema, load_schema, normalize_path
+from .store import Location, open_zarr_store, resolve_location, store_errors
+
+
+@dataclass
+class MergeSummary:
+    """What a merge did: rows merged, new coordinate values per dimension, cells written."""
+    rows: int = 0
+    new_values: dict[str, int] = field(default_factory=dict)
+    cells: int = 0
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "new_values": dict(self.new_values), "cells": self.cells}
+
+    def __str__(self) -> str:
+        new = " ".join(f"new_{d}={n}" for d, n in self.new_values.items())
+        return f"rows={self.rows} cells={self.cells} {new}".strip()
+
+
+def open_store(schema: Schema | str | os.PathLike | Mapping,
+               environ: Mapping[str, str] | None = None) -> "Node":
+    """Open (creating if needed) the store of ``schema`` and return its root node."""
+    schema = load_schema(schema)
+    environ = os.environ if environ is None else environ
+    location = resolve_location(schema.attrs, environ, schema.source)
+    store = open_zarr_store(location, environ)
+    return _Store(schema, location, store).node("")
+
+
+class _Store:
+    """What all nodes of one open store share."""
+
+    def __init__(self, schema: Schema, location: Location, store) -> None:
+        self.schema, self.location, self.zarr_store = schema, location, store
+        self.nodes: dict[str, Node] = {}
+
+    def node(self, path: str) -> "Node":
+        if path not in self.nodes:
+            self.nodes[path] = Node(self, path)
+        return self.nodes[path]
+
+
+class Node:
+    """One node of an open store (a zarr group); get children with ``node["a/b"]``."""
+
+    def __init__(self, store: _Store, path: str) -> None:
+        self._store = store
+        self.path = path
+        self.schema = store.schema.node_schema(path)
+        self._suspect = False
+        with store_errors(store.location):
+            self._open()
+
+    def __repr__(self) -> str:
+        return f"<Node {self.path or '/'!r} of {self._store.location.describe()}>"
+
+    def __getitem__(self, path: str) -> "Node":
+        node = self
+        for part in normalize_path(path).split("/") if normalize_path(path) else []:
+            if part not in node.schema.children:
+                raise SchemaError(f"{self._store.schema.source}: node {node.path or '/'!r} has "
+                                  f"no child {part!r} (children: {list(node.schema.children)})")
+            node = self._store.node(f"{node.path}/{part}" if node.path else part)
+        return node
+
+    # ---- opening ---------------------------------------------------------------------------
+    def _open(self) -> None:
+        group = zarr.open_group(store=self._store.zarr_store, path=self.path, mode="a")
+        self._group = group
+        self._arrays: dict[str, zarr.Array] = dict(group.arrays())
+        journal.rollback(group, self._arrays)
+        attrs = dict(group.attrs)
+        layout.check_compatible(self._store.schema.source, self.schema,
+                                attrs.get("__structure__"), self._arrays)
+        wanted = layout.group_attrs(self.schema)
+        fresh = "__structure__" not in attrs
+        self._empty = fresh or bool(attrs.get("__empty__"))
+        if fresh:
+            wanted["__empty__"] = True
+        elif attrs.get("__empty__"):
+            wanted["__empty__"] = True
+        if any(attrs.get(k) != v for k, v in wanted.items()):
+            group.attrs.update(wanted)
+        lengths = {}
+        for name, coord in self.schema.coords.items():
+            if name not in self._arrays:
+                self._arrays[name] = layout.create_array(group, self.schema, coord, (0,))
+            lengths[name] = self._trim_coordinate(name)
+        for name, var in self.schema.vars.items():
+            shape = tuple(lengths[d] for d in var.coords)
+            if name not in self._arrays:
+                self._arrays[name] = layout.create_array(group, self.schema, var, shape)
+        for name in self._arrays:
+            dims = self._dims_of(name)
+            if dims is not None and name not in self.schema.coords:
+                shape = tuple(lengths[d] for d in dims)
+                arr = self._arrays[name]
+                journal.shrink(arr, tuple(min(a, b) for a, b in zip(arr.shape, shape)))
+                if arr.shape != shape:
+                    arr.resize(shape)
+        self._suspect = False
+
+    def _trim_coordinate(self, name: str) -> int:
+        """Cache a coordinate, cutting off values of an unfinished write (see journal.py)."""
+        coord = self.schema.coords[name]
+        arr = self._arrays[name]
+        values = arr[...]
+        if values.dtype.kind == "T":
+            values = values.astype(object)
+        bad = layout.is_fill(values, coord)
+        if bad.any():
+            keep = int(np.argmax(bad))
+            journal.shrink(arr, (keep,))
+            values = values[:keep]
+        self._coords_cache_set(name, values)
+        return len(values)
+
+    def _coords_cache_set(self, name: str, values: np.ndarray) -> None:
+        if not hasattr(self, "_coords"):
+            self._coords: dict[str, CoordCache] = {}
+        self._coords[name] = CoordCache.build(values, self.schema.coords[name].sorted)
+
+    def _dims_of(self, name: str) -> tuple[str, ...] | None:
+        var = self.schema.vars.get(name) or self.schema.coords.get(name)
+        if var is not None:
+            return var.coords
+        dims = tuple(self._arrays[name].metadata.dimension_names or ())
+        return dims if dims and all(d in self.schema.coords for d in dims) else None
+
+    # ---- merging ---------------------------------------------------------------------------
+    def prepare(self, table: pd.DataFrame) -> PreparedTable:
+        """Convert and validate an upload for this node; nothing is written. Raises DataError."""
+        prepared = prepare_table(self.schema, table)
+        for name, coord in self.schema.coords.items():
+            if coord.step_limits == "no_new" and len(self._coords[name].values):
+                self._check_no_new(plan_dim(name, self._coords[name], prepared.keys[name]),
+                                   prepared, table)
+        return prepared
+
+    def _check_no_new(self, dim: DimPlan, prepared: PreparedTable,
+                      table: pd.DataFrame | None = None) -> None:
+        if len(dim.new_values) == 0:
+            return
+        at = int(np.argmax(dim.new_rows()))
+        coord = self.schema.coords[dim.name]
+        column = ", ".join(self.schema.vars[c].df_col for c in coord.composed) or coord.df_col
+        value = table[coord.df_col].iloc[at] if table is not None and not coord.composed else dim.row_index[at]
+        row = int(prepared.rows()[at])
+        raise DataError(f"row {row}, column {column}: {value!r} is a new value of coordinate "
+                        f"{dim.name!r}, which takes no new values (step_limits: no_new)",
+                        row=row, column=column, value=value)
+
+    def update(self, table: pd.DataFrame) -> MergeSummary:
+        """Prepare and merge one upload."""
+        return self.merge([self.prepare(table)])
+
+    def merge(self, tables: Iterable[PreparedTable]) -> MergeSummary:
+        """Merge prepared tables in order, with the same result as merging them one by one."""
+        tables = list(tables)
+        for t in tables:
+            if t.node_path != self.path:
+                raise ValueError(f"table prepared for node {t.node_path!r}, merged into {self.path!r}")
+        if not tables:
+            return MergeSummary()
+        table = PreparedTable.concat(tables)
+        with store_errors(self._store.location):
+            if self._suspect:
+                self._open()
+            return self._merge(table)
+
+    def _merge(self, table: PreparedTable) -> MergeSummary:
+        dims = {d: plan_dim(d, self._coords[d], table.keys[d]) for d in self.schema.dims}
+        for name, coord in self.schema.coords.items():
+            if coord.step_limits == "no_new" and dims[name].old_len:
+                self._check_no_new(dims[name], table)
+        cells = self._plan_cells(table, dims)
+        arrays = {n: self._dims_of(n) for n in self._arrays}
+        arrays = {n: d for n, d in arrays.items() if d is not None}
+        rewrite = {}
+        for name, ad in arrays.items():
+            shifted = [i for i, d in enumerate(ad) if dims[d].shifted]
+            if len(shifted) == 1:
+                rewrite[name] = (shifted[0], dims[ad[shifted[0]]].first_change)
+            elif shifted:
+                rewrite[name] = (0, 0)
+        self._suspect = True          # until the write completes, the cache may not match
+        saved = journal.backup(self._group, self._arrays, rewrite) if rewrite else {}
+        for name, ad in arrays.items():
+            if name in self.schema.coords:
+                continue
+            arr = self._arrays[name]
+            shape = tuple(dims[d].new_len for d in ad)
+            if arr.shape != shape:
+                arr.resize(shape)
+            mine = cells.get(name)
+            if name in rewrite:
+                axis, start = rewrite[name]
+                self._write_shifted(arr, ad, dims, axis, start, saved[name], mine)
+                if mine is not None:
+                    mine = mine.select(mine.index[axis] < start)
+            if mine is not None:
+                _write_cells(arr, mine)
+        for name, dim in dims.items():          # coordinates last
+            if len(dim.new_values):
+                arr = self._arrays[name]
+                arr.resize((dim.new_len,))
+                arr[dim.first_change:dim.new_len] = dim.merged[dim.first_change:]
+        if rewrite:
+            journal.finish(self._group)
+        if self._empty:
+            attrs = dict(self._group.attrs)
+            attrs.pop("__empty__", None)
+            self._group.attrs.put(attrs)
+            self._empty = False
+        for name, dim in dims.items():
+            if len(dim.new_values):
+                self._update_cache(name, dim)
+        self._suspect = False
+        return MergeSummary(rows=table.n_rows,
+                            new_values={d: len(p.new_values) for d, p in dims.items()},
+                            cells=sum(len(c) for c in cells.values()))
+
+    def _plan_cells(self, table: PreparedTable, dims: dict[str, DimPlan]) -> dict[str, Cells]:
+        components = self.schema.components()
+        out = {}
+        for name, var in self.schema.vars.items():
+            column = table.columns.get(name)
+            if column is None:
+                continue
+            valid = column.valid
+            if name in components:      # a key's components never change: write new keys only
+                valid = valid & dims[var.coords[0]].new_rows()
+            cells = plan_cells([dims[d] for d in var.coords], column.values, valid)
+            if len(cells):
+                out[name] = cells
+        return out
+
+    def _update_cache(self, name: str, dim: DimPlan) -> None:
+        cache = self._coords[name]
+        if cache.lookup is not None and dim.old_to_new is None:
+            for i, value in enumerate(dim.new_values.tolist()):
+                cache.lookup[value] = dim.old_len + i
+            cache.values = dim.merged
+        else:
+            self._coords_cache_set(name, dim.merged)
+
+    @staticmethod
+    def _write_shifted(arr: zarr.Array, ad: tuple[str, ...], dims: dict[str, DimPlan], axis: int,
+                       start: int, old: np.ndarray, cells: Cells | None) -> None:
+        shape = tuple(dims[d].new_len for d in ad)
+        where = journal.region(shape, axis, start, shape[axis])
+        block = np.full(tuple(s.stop - s.start for s in where), arr.fill_value, dtype=old.dtype)
+        maps = []
+        for i, d in enumerate(ad):
+            dim = dims[d]
+            moved = dim.old_to_new if dim.old_to_new is not None else np.arange(dim.old_len)
+            maps.append(moved[start:] - start if i == axis else moved)
+        block[np.ix_(*maps)] = old
+        if cells is not None:
+            inside = cells.select(cells.index[axis] >= start)
+            index = tuple(ix - start if i == axis else ix for i, ix in enumerate(inside.index))
+            block[index] = inside.values
+        arr[where] = block
+
+    # ---- reading ---------------------------------------------------------------------------
+    @property
+    def dataset(self) -> xr.Dataset:
+        """The node as an xarray Dataset (lazy), read as plain xarray would read it."""
+        with store_errors(self._store.location):
+            return xr.open_zarr(self._store.zarr_store, group=self.path or None,
+                                consolidated=False, chunks=None)
+
+    def read_df(self) -> pd.DataFrame:
+        """One row per cell, with composed components as columns and decoded times."""
+        ds = self.dataset.load()
+        if not ds.sizes or any(n == 0 for n in ds.sizes.values()):
+            cols = list(self.schema.coords) + [v for v in self.schema.vars]
+            return pd.DataFrame(columns=cols)
+        return ds.to_dataframe().reset_index()
+
+
+def _write_cells(arr: zarr.Array, cells: Cells) -> None:
+    """Write cells: a dense box at once, a well-filled box read-modify-write, else by points."""
+    bounds = cells.bounds()
+    box = tuple(slice(lo, hi) for lo, hi in bounds)
+    size = int(np.prod([hi - lo for lo, hi in bounds]))
+    local = tuple(ix - lo for ix, (lo, _) in zip(cells.index, bounds))
+    if size == len(cells):
+        block = np.empty(tuple(hi - lo for lo, hi in bounds), dtype=arr.dtype)
+    elif len(cells) * 4 >= size:
+        block = arr[box]
+    else:
+        arr.set_coordinate_selection(cells.index, cells.values)
+        return
+    block[local] = cells.values
+    arr[box] = block
