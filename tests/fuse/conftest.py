@@ -1,0 +1,116 @@
+"""Fixtures of the merge-engine tests: schemas, stores on a local directory and on a real
+moto S3 server process on 127.0.0.1 (started once per test session)."""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PYTHON = sys.executable
+S3_KEY, S3_SECRET = "test-access-key", "test-secret-key-do-not-print"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MotoServer:
+    """A moto S3 server in its own process, over HTTP on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET)
+        self.proc = subprocess.Popen([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                                      str(self.port)], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("moto server exited")
+                time.sleep(0.2)
+        raise RuntimeError("moto server did not start")
+
+    def make_bucket(self, name: str) -> None:
+        import boto3
+        client = boto3.client("s3", endpoint_url=self.url, aws_access_key_id=S3_KEY,
+                              aws_secret_access_key=S3_SECRET, region_name="us-east-1")
+        client.create_bucket(Bucket=name)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+_buckets = itertools.count()
+
+
+class Backend:
+    """Where a test's stores live: ``environ`` and ``attrs`` to put into a schema."""
+
+    def __init__(self, kind: str, tmp_path: Path, server: MotoServer | None = None) -> None:
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.server = server
+        if kind == "local":
+            self.environ = {"STORE_ROOT": str(tmp_path / "stores")}
+            self.bucket = "bucket"
+        else:
+            self.bucket = f"test-{os.getpid()}-{next(_buckets)}"
+            server.make_bucket(self.bucket)
+            self.environ = {"S3_ACCESS_KEY": S3_KEY, "S3_SECRET_KEY": S3_SECRET,
+                            "S3_ENDPOINT_URL": server.url}
+
+    def attrs(self, name: str = "store.zarr") -> dict:
+        return {"store_path": f"{self.bucket}/{name}", "s3_url": "http://127.0.0.1:9"}
+
+    def local_path(self, name: str = "store.zarr") -> Path | None:
+        return Path(self.environ["STORE_ROOT"]) / self.bucket / name if self.kind == "local" else None
+
+    def open_xarray(self, name: str, group: str | None):
+        """The store read with plain xarray, no project code."""
+        import xarray as xr
+        if self.kind == "local":
+            return xr.open_zarr(str(self.local_path(name)), group=group, consolidated=False)
+        return xr.open_zarr(f"s3://{self.bucket}/{name}", group=group, consolidated=False,
+                            storage_options={"key": S3_KEY, "secret": S3_SECRET,
+                                             "endpoint_url": self.server.url})
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request, tmp_path):
+    if request.param == "local":
+        return Backend("local", tmp_path)
+    return Backend("s3", tmp_path, request.getfixturevalue("moto_server"))
+
+
+@pytest.fixture
+def local(tmp_path):
+    return Backend("local", tmp_path)
