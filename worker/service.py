@@ -115,6 +115,7 @@ class Worker:
             self.request_stop("shutdown")
             if observer is not None:
                 observer.stop()
+                observer.join(5)
             deadline = time.monotonic() + SHUTDOWN_SECONDS
             for lane in self.lanes.values():
                 lane.join(max(0.0, deadline - time.monotonic()))
