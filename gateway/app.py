@@ -1,0 +1,272 @@
+"""The Flask application: routes, authentication, the checks before 202, error bodies.
+
+    POST {endpoint}               upload into the root node of the endpoint's store
+    POST {endpoint}/{node_path}   upload into node `node_path`
+    GET  /api/v1/uploads/<id>     queued / done / failed (with the reason)
+    GET  /health  /ready  /metrics
+
+The order of checks for an upload is: route (404/405), credentials (401), endpoint users (403),
+node path (400), room in the queue and on disk (503), body (413/415/400), syntax (400), then
+the durable write and 202. No check reads the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from flask_httpauth import HTTPBasicAuth
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
+
+from gateway.auth import PasswordCheck
+from gateway.errors import BadUpload, Forbidden, NotFound, Rejected, Unavailable
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
+from shared.config import ConfigError, Endpoint, Settings, load_settings
+from shared.parse import ParseError, sniff_columns
+from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue
+
+log = logging.getLogger("zarr_ingress.gateway")
+
+IDEMPOTENCY_KEY_MAX = 255
+CAPACITY_CACHE_SECONDS = 1.0
+QUEUE_FULL_RETRY_AFTER = 30
+DISK_LOW_RETRY_AFTER = 60
+
+
+class NodePathConverter(BaseConverter):
+    """Everything after the endpoint, slashes included; `check_node_path` decides what is valid."""
+
+    regex = ".*"
+    part_isolating = False
+
+
+class Capacity:
+    """Queue depth and free disk, refreshed at most once a second per process."""
+
+    def __init__(self, queue: Queue, settings: Settings) -> None:
+        self.queue = queue
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self._free = 0
+
+    def free_bytes(self) -> int:
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._until:
+                self._free = self.queue.free_bytes()
+                self._until = now + CAPACITY_CACHE_SECONDS
+            return self._free
+
+    def check(self) -> None:
+        free = self.free_bytes()
+        if free < self.settings.min_free_bytes:
+            raise Unavailable(
+                f"disk space low in the queue: {free} bytes free, MIN_FREE_BYTES is "
+                f"{self.settings.min_free_bytes}", DISK_LOW_RETRY_AFTER,
+            )
+        depth = self.queue.depth()
+        if depth >= self.settings.queue_max_items:
+            raise Unavailable(
+                f"the queue is full: {depth} items waiting, QUEUE_MAX_ITEMS is {self.settings.queue_max_items}",
+                QUEUE_FULL_RETRY_AFTER,
+            )
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The gateway for `settings` (default: from the environment); raises ConfigError when unusable."""
+    settings = settings if settings is not None else load_settings()
+    if settings.auth_enabled and not settings.users:
+        raise ConfigError("BASIC_AUTH_USERS_JSON: no users defined while AUTH_ENABLED is true")
+    _configure_logging(settings.log_level)
+
+    app = Flask("gateway", root_path=str(Path(__file__).parent))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    app.url_map.converters["node_path"] = NodePathConverter
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+
+    queue = Queue(settings.queue_dir)
+    capacity = Capacity(queue, settings)
+    metrics = GatewayMetrics(queue, (e.name for e in settings.endpoints))
+    check_password = PasswordCheck(settings.users)
+    auth = HTTPBasicAuth(realm="zarr-fuse ingress")
+    app.extensions["zarr_ingress"] = {"settings": settings, "queue": queue, "metrics": metrics}
+
+    @auth.verify_password
+    def verify_password(username: str, password: str) -> str | None:
+        return username if check_password(username, password) else None
+
+    @auth.error_handler
+    def auth_error(status: int) -> Response:
+        if request.authorization is None:
+            message = "authentication required: send HTTP Basic credentials"
+        else:
+            message = "wrong user name or password"
+        return _error_response(settings, status, message)
+
+    def protected(view):
+        return auth.login_required(view) if settings.auth_enabled else view
+
+    def current_user() -> str | None:
+        return auth.current_user() if settings.auth_enabled else None
+
+    def upload_view(endpoint: Endpoint):
+        def upload(node_path: str = "") -> tuple[Response, int, dict[str, str]]:  # noqa: C901
+            g.upload_endpoint = endpoint.name
+            user = current_user()
+            if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
+                raise Forbidden(f"user {user!r} may not upload to {endpoint.route}")
+            node_path = check_node_path(node_path)
+            idempotency_key = _idempotency_key()
+            capacity.check()
+            upload = read_upload(request, settings.max_upload_bytes)
+            try:
+                sniff_columns(upload.payload, upload.format)
+            except ParseError as error:
+                raise BadUpload(f"{upload.format.upper()} upload rejected: {error}") from None
+            sidecar = queue.enqueue(
+                endpoint.name, upload.payload, format=upload.format, node_path=node_path,
+                schema_path=str(endpoint.schema_path), content_type=upload.content_type,
+                filename=upload.filename, username=user, remote_addr=request.remote_addr,
+                idempotency_key=idempotency_key,
+            )
+            event = "duplicate" if sidecar.replayed else "accepted"
+            log.info(
+                "%s id=%s endpoint=%s node_path=%s user=%s bytes=%d format=%s",
+                event, sidecar.id, endpoint.name, node_path or "/", user or "-", len(upload.payload), upload.format,
+            )
+            body = {"status": "accepted", "id": sidecar.id, "endpoint": endpoint.name, "node_path": sidecar.node_path}
+            headers = {"Location": f"/api/v1/uploads/{sidecar.id}"}
+            if sidecar.replayed:
+                headers["Idempotent-Replayed"] = "true"
+            return jsonify(body), 202, headers
+
+        upload.__name__ = f"upload_{endpoint.name}"
+        return protected(upload)
+
+    for endpoint in settings.endpoints:
+        view = upload_view(endpoint)
+        app.add_url_rule(endpoint.route, f"upload_{endpoint.name}", view, methods=["POST"])
+        app.add_url_rule(f"{endpoint.route}/<node_path:node_path>", f"upload_{endpoint.name}_node", view, methods=["POST"])
+
+    @app.get("/api/v1/uploads/<upload_id>")
+    @protected
+    def upload_status(upload_id: str) -> Response:
+        item = queue.find(upload_id) if ID_PATTERN.fullmatch(upload_id) else None
+        if item is None:
+            raise NotFound(f"no upload with id {upload_id!r} (unknown, or purged after its retention)")
+        sidecar = item.sidecar
+        state = "queued" if item.state in (ACCEPTED, ACTIVE) else item.state
+        body: dict[str, Any] = {
+            "id": sidecar.id, "state": state, "endpoint": sidecar.endpoint, "node_path": sidecar.node_path,
+            "received_at": sidecar.received_at, "size": sidecar.size, "sha256": sidecar.sha256,
+            "attempts": sidecar.attempts,
+        }
+        if item.state == "done":
+            body.update(merged_at=sidecar.merged_at, rows=sidecar.rows, batch=sidecar.batch)
+        if item.state == "failed":
+            body.update(error=sidecar.error, failed_at=sidecar.failed_at)
+            if not settings.production:
+                body["traceback"] = sidecar.traceback
+        return jsonify(body)
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/ready")
+    def ready() -> tuple[Response, int, dict[str, str]]:
+        problems = []
+        if not os.access(queue.tmp, os.W_OK):
+            problems.append(f"queue directory {queue.root} is not writable")
+        free = queue.free_bytes()
+        if free < settings.min_free_bytes:
+            problems.append(f"{free} bytes free, MIN_FREE_BYTES is {settings.min_free_bytes}")
+        depth = queue.depth()
+        if depth >= settings.queue_max_items:
+            problems.append(f"queue holds {depth} items, QUEUE_MAX_ITEMS is {settings.queue_max_items}")
+        body = {"status": "not ready" if problems else "ready", "queue_depth": depth, "free_bytes": free}
+        if problems:
+            body["problems"] = problems
+            return jsonify(body), 503, {"Retry-After": str(QUEUE_FULL_RETRY_AFTER)}
+        return jsonify(body), 200, {}
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        return Response(metrics.render(), mimetype=None, content_type=CONTENT_TYPE)
+
+    @app.errorhandler(Rejected)
+    def rejected(error: Rejected) -> Response:
+        response = _error_response(settings, error.status, error.message, error)
+        if isinstance(error, Unavailable):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        message = error.description or error.name
+        if error.code == 413:
+            message = f"body is over the limit of {settings.max_upload_bytes} bytes"
+        response = _error_response(settings, error.code or 500, message, error)
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return _error_response(settings, 500, "internal error; the upload was not accepted", error)
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        name = g.get("upload_endpoint")
+        if name is None and request.url_rule is not None and request.url_rule.endpoint.startswith("upload_"):
+            name = request.url_rule.endpoint.removeprefix("upload_").removesuffix("_node")
+        if name is not None:
+            metrics.count_upload(name, response.status_code)
+        elif request.method == "POST":
+            metrics.count_upload("unknown", response.status_code)
+        if response.status_code >= 400 and name is not None:
+            log.info("rejected status=%d endpoint=%s path=%r", response.status_code, name, request.path[:200])
+        return response
+
+    return app
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
+        raise BadUpload(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters")
+    return key
+
+
+def _error_response(settings: Settings, status: int, message: str, error: BaseException | None = None) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if not settings.production:
+        body["trace"] = "".join(traceback.format_exception(error)) if error is not None else None
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("zarr_ingress")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False

@@ -1,0 +1,57 @@
+"""Why the gateway turns a request away; each class carries its HTTP status.
+
+    Rejected                 (status)  base class; body {"error": ..., "trace": ...}
+     +-- BadUpload             400  empty body, missing `file` field, unparseable CSV/JSON,
+     |                              bad node path, columns the schema does not know
+     +-- Unauthorized          401  no or wrong credentials (answered with WWW-Authenticate: Basic)
+     +-- Forbidden             403  user not allowed on this endpoint
+     +-- NotFound              404  unknown upload id
+     +-- TooLarge              413  body, or gzip-inflated body, over MAX_UPLOAD_BYTES
+     +-- UnsupportedType       415  content type or content encoding the gateway cannot read
+     +-- Unavailable           503  queue full or disk low (answered with Retry-After)
+
+Routing errors (unknown route 404, wrong method 405) come from werkzeug and get the same body.
+Nothing here is about the data's meaning: that is the worker's business (shared/fuse errors).
+"""
+
+from __future__ import annotations
+
+
+class Rejected(Exception):
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadUpload(Rejected):
+    status = 400
+
+
+class Unauthorized(Rejected):
+    status = 401
+
+
+class Forbidden(Rejected):
+    status = 403
+
+
+class NotFound(Rejected):
+    status = 404
+
+
+class TooLarge(Rejected):
+    status = 413
+
+
+class UnsupportedType(Rejected):
+    status = 415
+
+
+class Unavailable(Rejected):
+    status = 503
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

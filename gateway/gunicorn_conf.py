@@ -1,0 +1,58 @@
+"""gunicorn settings for the gateway (`zarr-ingress gateway` / `python -m gateway`).
+
+PORT (default 8000, also from `.env`), HOST (default 0.0.0.0), WEB_CONCURRENCY worker processes
+(default 2), GUNICORN_THREADS per worker (default 1: sync workers), GRACEFUL_TIMEOUT seconds to
+finish uploads in flight on SIGTERM (default 30). Command-line arguments override all of these.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+from shared.config import ConfigError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigError as error:
+    sys.exit(f"zarr-ingress gateway: {error}")
+
+bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{_settings.port}"]
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+timeout = 60
+keepalive = 5
+loglevel = _settings.log_level.lower()
+accesslog = None  # the app logs one line per upload; an access log would double it
+control_socket_disable = True  # several gateways (tests, benches) may share one host and HOME
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"  # worker heartbeats off the (possibly slow) disk
+
+# prometheus_client decides at import time whether to count per process in files: the variable
+# must be set before any worker imports it, i.e. here, in the master, before the fork.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zarr-ingress-metrics-")
+
+
+def on_starting(server) -> None:
+    # Counts of an earlier run in a reused directory would be added to this run's.
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(folder, name))
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the gateway (`GET /metrics`).
+
+* `zarr_ingress_gateway_uploads_total{endpoint, status}`: upload requests answered, by HTTP status
+  (202 accepted, anything else rejected). Under gunicorn each worker process counts on its own;
+  prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, prepared by
+  `gateway/gunicorn_conf.py`) adds them up at scrape time, whichever worker answers the scrape.
+* `zarr_ingress_queue_depth{endpoint}` and `zarr_ingress_queue_oldest_age_seconds{endpoint}`:
+  read from the queue directory at scrape time, so they are the same from every process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from shared.queue import Queue, id_time
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class QueueCollector:
+    """Queue depth and age of the oldest waiting item per endpoint, computed per scrape."""
+
+    def __init__(self, queue: Queue, endpoints: Iterable[str]) -> None:
+        self.queue = queue
+        self.endpoints = tuple(endpoints)
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "zarr_ingress_queue_depth", "Items waiting (accepted or active) per endpoint", labels=["endpoint"]
+        )
+        age = GaugeMetricFamily(
+            "zarr_ingress_queue_oldest_age_seconds", "Age of the oldest waiting item per endpoint",
+            labels=["endpoint"],
+        )
+        waiting = self.queue.waiting_by_endpoint()
+        now = time.time()
+        for endpoint in sorted(set(self.endpoints) | set(waiting)):
+            count, oldest = waiting.get(endpoint, (0, None))
+            depth.add_metric([endpoint], count)
+            age.add_metric([endpoint], now - id_time(oldest).timestamp() if oldest else 0.0)
+        yield depth
+        yield age
+
+
+class GatewayMetrics:
+    def __init__(self, queue: Queue, endpoints: Iterable[str]) -> None:
+        disable_created_metrics()  # *_created series only add noise for operators
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry()
+        self.queue_collector = QueueCollector(queue, endpoints)
+        self.uploads = Counter(
+            "zarr_ingress_gateway_uploads", "Upload requests answered, by endpoint and HTTP status",
+            ["endpoint", "status"], registry=self.registry,
+        )
+        if not self.multiprocess:
+            self.registry.register(self.queue_collector)
+
+    def count_upload(self, endpoint: str, status: int) -> None:
+        self.uploads.labels(endpoint=endpoint, status=str(status)).inc()
+
+    def render(self) -> bytes:
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        registry.register(self.queue_collector)
+        return generate_latest(registry)
