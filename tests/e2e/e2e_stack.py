@@ -268,7 +268,7 @@ class Stack:
     def start_gateway(self, workers: int = 2) -> Process:
         port = free_port()
         gateway = self.start("gateway", [PYTHON, "-m", "gateway"],
-                             {"PORT": str(port), "WEB_CONCURRENCY": str(workers), "GUNICORN_WORKERS": str(workers)})
+                             {"PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers)})
         self.gateway_url = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:

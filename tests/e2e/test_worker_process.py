@@ -1,0 +1,80 @@
+"""`python -m worker` as a process: the lock, the standby, signals, start-up errors."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+
+from shared.queue import Queue
+
+from e2e_stack import wait_until
+
+TREE = "timestamp,tree_id,sap_flow\n2026-06-14 {hour:02d}:00:00,oak-01,{value}\n"
+
+
+def enqueue(stack, count: int, start: int = 0) -> list[str]:
+    queue = Queue(stack.queue_dir)
+    return [queue.enqueue("tree", TREE.format(hour=(start + i) % 24, value=start + i).encode(), format="csv").id
+            for i in range(count)]
+
+
+def heartbeat_pid(stack) -> int | None:
+    try:
+        return json.loads((stack.queue_dir / "worker.heartbeat").read_text())["pid"]
+    except (OSError, ValueError):
+        return None
+
+
+def merged_ids(log: str) -> list[str]:
+    return re.findall(r"event=merged id=(\S+)", log)
+
+
+def test_two_workers_on_one_queue_merge_one_at_a_time_and_the_standby_takes_over(make_stack, tmp_path):
+    stack = make_stack(store_root=tmp_path / "stores")
+    first = stack.start_worker("worker-a")
+    wait_until(lambda: heartbeat_pid(stack) == first.pid, 60, "worker-a holds the queue")
+    second = stack.start_worker("worker-b")
+    wait_until(lambda: "event=standby" in second.log(), 60, "worker-b waits as a standby")
+
+    before = enqueue(stack, 5)
+    stack.wait_drained(5, 60)
+    assert sorted(merged_ids(first.log())) == before
+    assert merged_ids(second.log()) == []
+
+    first.kill()  # SIGKILL: no clean-up, the OS drops the lock
+    killed_at = time.monotonic()
+    wait_until(lambda: heartbeat_pid(stack) == second.pid, 30, "worker-b takes over")
+    assert time.monotonic() - killed_at < 10
+    after = enqueue(stack, 5, start=5)
+    stack.wait_drained(10, 60)
+    assert sorted(merged_ids(second.log())) == after
+    assert stack.count("failed") == 0
+
+
+def test_sigterm_stops_the_worker_cleanly_and_quickly(make_stack, tmp_path):
+    stack = make_stack(store_root=tmp_path / "stores")
+    worker = stack.start_worker()
+    wait_until(lambda: heartbeat_pid(stack) == worker.pid, 60, "worker running")
+    enqueue(stack, 20)
+    wait_until(lambda: stack.count("done") > 0, 60, "merging started")
+    worker.signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert worker.popen.wait(30) == 0
+    assert time.monotonic() - started < 30
+    assert "event=stopped" in worker.log()
+    assert not (stack.queue_dir / "worker.heartbeat").exists()
+    # Whatever was not merged is waiting, whole: nothing active, nothing failed, nothing lost.
+    assert stack.count("active") == 0 and stack.count("failed") == 0
+    assert stack.count("done") + stack.count("accepted") == 20
+
+
+def test_an_invalid_schema_stops_the_worker_with_one_line_naming_file_and_key(make_stack, tmp_path):
+    stack = make_stack(store_root=tmp_path / "stores")
+    schema = stack.root / "schemas" / "weather_schema_v1.yaml"
+    schema.write_text(schema.read_text().replace("    type: float32", "    dtype: float32"))
+    worker = stack.start_worker()
+    assert worker.popen.wait(60) == 2
+    lines = [line for line in worker.log().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "weather_schema_v1.yaml" in lines[0] and "dtype" in lines[0]
