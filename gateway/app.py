@@ -3,7 +3,7 @@
     POST {endpoint}               upload into the root node of the endpoint's store
     POST {endpoint}/{node_path}   upload into node `node_path`
     GET  /api/v1/uploads/<id>     queued / done / failed (with the reason)
-    GET  /health  /ready  /metrics
+    GET  /health  /ready  /metrics  /openapi.json
 
 The order of checks for an upload is: route (404/405), credentials (401), endpoint users (403),
 node path (400), room in the queue and on disk (503), body (413/415/400), syntax (400), then
@@ -29,6 +29,7 @@ from werkzeug.routing import BaseConverter
 from gateway.auth import PasswordCheck
 from gateway.errors import BadUpload, Forbidden, NotFound, Rejected, Unavailable
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.openapi import build_spec
 from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
 from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.parse import ParseError, sniff_columns
@@ -200,6 +201,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             body["problems"] = problems
             return jsonify(body), 503, {"Retry-After": str(QUEUE_FULL_RETRY_AFTER)}
         return jsonify(body), 200, {}
+
+    spec = build_spec(settings.endpoints)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(spec)
 
     @app.get("/metrics")
     def metrics_page() -> Response:

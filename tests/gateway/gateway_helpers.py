@@ -55,7 +55,7 @@ class Gunicorn:
             **os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", "QUEUE_DIR": str(queue_dir),
             "BASIC_AUTH_USERS_JSON": USERS_JSON, "WEB_CONCURRENCY": "2", "MIN_FREE_BYTES": "0", **env,
         }
-        environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / f"metrics-{self.port}")  # nothing left in /tmp
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway"], cwd=workdir, env=environ, stdout=log,
@@ -66,9 +66,9 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited: {self.log.read_text()}")
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                if requests.get(self.url + "/health", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or workers still booting
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gateway did not start: {self.log.read_text()}")

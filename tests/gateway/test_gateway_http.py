@@ -284,3 +284,8 @@ def test_metrics_count_uploads_by_status_and_show_queue_depth(client):
     assert 'zarr_ingress_gateway_uploads_total{endpoint="tree",status="401"} 1.0' in text
     assert 'zarr_ingress_queue_depth{endpoint="tree"} 1.0' in text
     assert 'zarr_ingress_queue_oldest_age_seconds{endpoint="tree"}' in text
+
+
+def test_openapi_document_lists_the_configured_upload_routes(client):
+    spec = client.get("/openapi.json").get_json()
+    assert "/api/v1/tree" in spec["paths"] and "/api/v1/tree/{node_path}" in spec["paths"]
