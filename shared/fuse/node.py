@@ -87,7 +87,8 @@ class Node:
 
     # ---- opening ---------------------------------------------------------------------------
     def _open(self) -> None:
-        group = zarr.open_group(store=self._store.zarr_store, path=self.path, mode="a")
+        group = zarr.open_group(store=self._store.zarr_store, path=self.path, mode="a",
+                                zarr_format=3)
         self._group = group
         self._arrays: dict[str, zarr.Array] = dict(group.arrays())
         journal.rollback(group, self._arrays)
@@ -102,7 +103,7 @@ class Node:
         elif attrs.get("__empty__"):
             wanted["__empty__"] = True
         if any(attrs.get(k) != v for k, v in wanted.items()):
-            group.attrs.update(wanted)
+            group.attrs.put({**attrs, **wanted})     # one metadata write, not one per key
         lengths = {}
         for name, coord in self.schema.coords.items():
             if name not in self._arrays:
@@ -303,6 +304,8 @@ class Node:
 
 def _write_cells(arr: zarr.Array, cells: Cells) -> None:
     """Write cells: a dense box at once, a well-filled box read-modify-write, else by points."""
+    if len(cells) == 0:
+        return
     bounds = cells.bounds()
     box = tuple(slice(lo, hi) for lo, hi in bounds)
     size = int(np.prod([hi - lo for lo, hi in bounds]))

@@ -105,6 +105,8 @@ def open_zarr_store(location: Location, environ: Mapping[str, str]) -> zarr.abc.
     import s3fs
     options = dict(location.options)
     config = dict(S3_CONFIG, **options.pop("config_kwargs", {}))
+    # chunks are small: one GET each, without the HEAD s3fs sends before a concurrent read
+    options.setdefault("max_concurrency", 1)
     fs = s3fs.S3FileSystem(key=key, secret=secret, endpoint_url=location.endpoint,
                            asynchronous=True, skip_instance_cache=True,
                            config_kwargs=config, **options)
@@ -132,8 +134,23 @@ def store_errors(location: Location) -> Iterator[None]:
         yield
     except FuseError:
         raise
-    except Exception as exc:   # botocore, aiohttp, OSError, timeouts: all transient for us
+    except _transient() as exc:   # programming errors are not transient: they pass through
         raise StoreError(f"{location.describe()}: {_reason(exc)}") from exc
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [OSError, asyncio.TimeoutError, TimeoutError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+        kinds += [BotoCoreError, ClientError]
+    except ImportError:   # pragma: no cover - botocore comes with s3fs
+        pass
+    try:
+        import aiohttp
+        kinds.append(aiohttp.ClientError)
+    except ImportError:   # pragma: no cover
+        pass
+    return tuple(kinds)
 
 
 def _reason(exc: BaseException) -> str:
