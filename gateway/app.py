@@ -6,8 +6,9 @@
     GET  /health  /ready  /metrics  /openapi.json
 
 The order of checks for an upload is: route (404/405), credentials (401), endpoint users (403),
-node path (400), room in the queue and on disk (503), body (413/415/400), syntax (400), then
-the durable write and 202. No check reads the store.
+node path, also against the schema (400), room in the queue and on disk (503), body
+(413/415/400), syntax (400), columns against the schema (400), then the durable write and 202.
+No check reads the store.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.auth import PasswordCheck
 from gateway.errors import BadUpload, Forbidden, NotFound, Rejected, Unavailable
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
+from gateway.schema_check import SchemaCheck
 from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
 from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.parse import ParseError, sniff_columns
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
 
+    schemas = SchemaCheck(settings.endpoints)
     queue = Queue(settings.queue_dir)
     capacity = Capacity(queue, settings)
     metrics = GatewayMetrics(queue, (e.name for e in settings.endpoints))
@@ -128,13 +131,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
                 raise Forbidden(f"user {user!r} may not upload to {endpoint.route}")
             node_path = check_node_path(node_path)
+            node = schemas.node(endpoint.name, node_path)
             idempotency_key = _idempotency_key()
             capacity.check()
             upload = read_upload(request, settings.max_upload_bytes)
             try:
-                sniff_columns(upload.payload, upload.format)
+                columns = sniff_columns(upload.payload, upload.format)
             except ParseError as error:
                 raise BadUpload(f"{upload.format.upper()} upload rejected: {error}") from None
+            schemas.columns(node, columns)
             sidecar = queue.enqueue(
                 endpoint.name, upload.payload, format=upload.format, node_path=node_path,
                 schema_path=str(endpoint.schema_path), content_type=upload.content_type,

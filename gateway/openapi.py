@@ -20,6 +20,8 @@ from shared.config import Endpoint
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1"
+# What gateway.upload.check_node_path accepts, in ASCII (it also takes other Unicode letters).
+NODE_PATH_PATTERN = r"^[A-Za-z0-9_. -]+(/[A-Za-z0-9_. -]+)*$"
 
 # Error statuses of an upload, each with the reason a client reads in the `error` field.
 UPLOAD_ERRORS = {
@@ -209,7 +211,13 @@ def _components() -> dict[str, Any]:
                     "Node of the schema to merge into, as `a/b/c`: names of letters, digits, `_`, `-`, "
                     "`.` and spaces; no empty, `.` or `..` segment."
                 ),
-                "schema": {"type": "string", "minLength": 1, "maxLength": NODE_PATH_MAX_LENGTH, "example": "site_a"},
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": NODE_PATH_MAX_LENGTH,
+                    "pattern": NODE_PATH_PATTERN,
+                    "example": "site_a",
+                },
             },
             "ContentEncoding": {
                 "name": "Content-Encoding",
@@ -282,6 +290,13 @@ def _components() -> dict[str, Any]:
                     "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"},
                 },
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                "links": {
+                    "UploadStatus": {
+                        "operationId": "upload_status",
+                        "parameters": {"upload_id": "$response.body#/id"},
+                        "description": "Where the upload's state can be followed.",
+                    }
+                },
             },
             **upload_errors,
         },

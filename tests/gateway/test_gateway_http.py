@@ -12,6 +12,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from gateway.app import create_app
+from shared.config import ConfigError
 from shared.queue import Queue
 from gateway_helpers import AUTH, TEST_DATA, accepted_files, basic, make_settings
 
@@ -40,16 +41,40 @@ def test_a_csv_upload_is_queued_durably_and_answered_202_with_its_status_url(cli
 
 
 def test_an_upload_to_a_node_path_keeps_the_path(client, queue_dir):
-    response = client.post("/api/v1/weather/north site/probes.v2", data=TREE_CSV, headers=CSV_HEADERS)
+    diagnostics = b"timestamp,sensor_id,battery\n2026-11-01 00:00:00,BH-0412,3.61\n"
+    response = client.post("/api/v1/sensor/diagnostics", data=diagnostics, headers=CSV_HEADERS)
     assert response.status_code == 202
-    assert response.get_json()["node_path"] == "north site/probes.v2"
-    assert sidecar_of(queue_dir, "weather", response.get_json()["id"])["node_path"] == "north site/probes.v2"
+    assert response.get_json()["node_path"] == "diagnostics"
+    assert sidecar_of(queue_dir, "sensor", response.get_json()["id"])["node_path"] == "diagnostics"
+
+
+def test_a_node_path_that_is_not_a_node_of_the_schema_is_400_naming_the_nodes(client, queue_dir):
+    response = client.post("/api/v1/sensor/a/b", data=TREE_CSV, headers=CSV_HEADERS)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "node path 'a/b' is not a node of the sensor schema (nodes: '', 'diagnostics')"
+    assert accepted_files(queue_dir) == []
+
+
+def test_missing_required_columns_are_400_naming_them(client, queue_dir):
+    response = client.post("/api/v1/tree", data=b"timestamp,sap_flow\n2026-06-14 06:00:00,1.5\n", headers=CSV_HEADERS)
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("missing required column(s) tree_id for node '/'")
+    assert accepted_files(queue_dir) == []
+
+
+def test_an_upload_without_any_variable_column_is_400_naming_the_unknown_columns(client, queue_dir):
+    body = b"timestamp,tree_id,sapflow\n2026-06-14 06:00:00,oak-01,1.5\n"
+    response = client.post("/api/v1/tree", data=body, headers=CSV_HEADERS)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert "expected at least one of sap_flow, stem_diameter_um" in error and "unknown column(s): sapflow" in error
+    assert accepted_files(queue_dir) == []
 
 
 @pytest.mark.parametrize(
     "payload",
     [b'[{"timestamp": "2026-01-01 00:00", "tree_id": "oak", "sap_flow": 1.5}]',
-     b'{"timestamp": ["2026-01-01 00:00", "2026-01-01 01:00"], "sap_flow": [1, null]}'],
+     b'{"timestamp": ["2026-01-01 00:00", "2026-01-01 01:00"], "tree_id": ["a", "b"], "sap_flow": [1, null]}'],
 )
 def test_json_records_or_columns_are_accepted(client, queue_dir, payload):
     response = client.post("/api/v1/tree", data=payload, headers={**AUTH, "Content-Type": "application/json"})
@@ -67,7 +92,8 @@ def test_multipart_file_field_is_accepted_with_its_file_name(client, queue_dir):
 
 
 def test_multipart_json_is_told_by_its_extension(client, queue_dir):
-    data = {"file": (io.BytesIO(b'[{"a": 1}]'), "x.json", "application/octet-stream")}
+    records = b'[{"timestamp": "2026-11-01 00:00:00", "sensor_id": "BH-0412", "status": "ok"}]'
+    data = {"file": (io.BytesIO(records), "x.json", "application/octet-stream")}
     response = client.post("/api/v1/sensor", data=data, headers=AUTH)
     assert response.status_code == 202
     assert sidecar_of(queue_dir, "sensor", response.get_json()["id"])["format"] == "json"
@@ -226,7 +252,8 @@ def test_idempotency_key_repeat_answers_the_original_id_and_queues_once(client, 
         "/api/v1/tree", data=TREE_CSV,
         headers={**basic("alice", "Al1ce-pw-5x9"), "Content-Type": "text/csv", "Idempotency-Key": headers["Idempotency-Key"]},
     )
-    other_endpoint = client.post("/api/v1/weather", data=TREE_CSV, headers=headers)
+    weather = (TEST_DATA / "weather" / "default.csv").read_bytes()
+    other_endpoint = client.post("/api/v1/weather", data=weather, headers=headers)
     assert len({first.get_json()["id"], other_user.get_json()["id"], other_endpoint.get_json()["id"]}) == 3
     assert len(accepted_files(queue_dir)) == 6  # three items, payload + sidecar each
 
@@ -289,3 +316,13 @@ def test_metrics_count_uploads_by_status_and_show_queue_depth(client):
 def test_openapi_document_lists_the_configured_upload_routes(client):
     spec = client.get("/openapi.json").get_json()
     assert "/api/v1/tree" in spec["paths"] and "/api/v1/tree/{node_path}" in spec["paths"]
+
+
+def test_an_invalid_schema_stops_app_creation_with_one_line_naming_the_file(tmp_path, queue_dir):
+    schema = tmp_path / "broken.yaml"
+    schema.write_text("VARS:\n  temperature: {coords: [time], dtype: float32}\n")
+    config = tmp_path / "endpoints.yaml"
+    config.write_text(f"- {{name: tree, endpoint: /api/v1/tree, schema_path: {schema}}}\n")
+    with pytest.raises(ConfigError) as error:
+        create_app(make_settings(queue_dir, ENDPOINTS_CONFIG=str(config)))
+    assert str(schema) in str(error.value) and "dtype" in str(error.value) and "\n" not in str(error.value)
