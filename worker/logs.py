@@ -33,6 +33,14 @@ class _KeyValueFormatter(logging.Formatter):
         return line
 
 
+class _DropAbandonedSessions(logging.Filter):
+    """s3fs leaves the aiohttp session of a store dropped after an outage to the garbage
+    collector, and asyncio reports each one at ERROR level; that is expected, not an event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Unclosed client session", "Unclosed connector"))
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_KeyValueFormatter())
@@ -42,3 +50,4 @@ def configure_logging(level: str = "INFO") -> None:
     # Library chatter (botocore retries, watchdog internals) is not a lifecycle event.
     for noisy in ("botocore", "aiobotocore", "s3fs", "urllib3", "watchdog", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("asyncio").addFilter(_DropAbandonedSessions())

@@ -88,7 +88,7 @@ def test_an_s3_outage_of_30_seconds_fails_nothing_keeps_order_and_other_endpoint
                 if index % 4 == 0:
                     weather_ids.append(stack.upload(
                         "weather", "timestamp,lat,lon,temp_f\n"
-                        f"2026-11-03T{index // 60 % 24:02d}:{index % 60:02d}:00Z,50.7663,15.0543,{index}\n",
+                        f"2026-11-03T{index // 60 % 24:02d}:{index % 60:02d}:00Z,50.7663,15.0543,{index % 100}\n",
                         session=session))
                 index += 1
                 time.sleep(0.1)
