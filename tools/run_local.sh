@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
-export STORE_ROOT="${STORE_ROOT:-./data/stores}"
-export QUEUE_DIR="${QUEUE_DIR:-./data/queue}"
+# Local stores unless the environment or .env says otherwise (both processes read .env too).
+in_dotenv() { [ -f .env ] && grep -Eq "^[[:space:]]*$1=" .env; }
+if [ -z "${STORE_ROOT:-}" ] && ! in_dotenv STORE_ROOT; then export STORE_ROOT=./data/stores; fi
+if [ -z "${QUEUE_DIR:-}" ] && ! in_dotenv QUEUE_DIR; then export QUEUE_DIR=./data/queue; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-mkdir -p "$STORE_ROOT" "$QUEUE_DIR"
 
 pids=()
 stop() {
@@ -22,7 +23,7 @@ trap stop INT TERM
 
 "$PYTHON" -m gateway & pids+=($!)
 "$PYTHON" -m worker & pids+=($!)
-echo "run_local: gateway pid ${pids[0]}, worker pid ${pids[1]}; stores in $STORE_ROOT, queue in $QUEUE_DIR" >&2
+echo "run_local: gateway pid ${pids[0]}, worker pid ${pids[1]} (Ctrl-C stops both)" >&2
 
 # Whichever stops first (crash, bad configuration) stops the other: no half-running system.
 wait -n || true

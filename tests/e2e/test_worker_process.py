@@ -78,3 +78,29 @@ def test_an_invalid_schema_stops_the_worker_with_one_line_naming_file_and_key(ma
     lines = [line for line in worker.log().splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert "weather_schema_v1.yaml" in lines[0] and "dtype" in lines[0]
+
+
+def test_the_worker_serves_its_metrics_merged_failed_retried_and_merge_seconds(make_stack, tmp_path):
+    import requests
+
+    from e2e_stack import free_port
+
+    port = free_port()
+    stack = make_stack(store_root=tmp_path / "stores", extra_env={"WORKER_METRICS_PORT": str(port)})
+    stack.start_worker()
+    enqueue(stack, 3)
+    Queue(stack.queue_dir).enqueue("tree", b"timestamp,tree_id,sap_flow\n2026-06-14 06:00:00,oak-01,x\n",
+                                   format="csv")
+    wait_until(lambda: stack.count("done") == 3 and stack.count("failed") == 1, 60, "merged and failed")
+    text = wait_until(lambda: _get(requests, f"http://127.0.0.1:{port}/metrics"), 30, "metrics served")
+    assert 'zarr_ingress_worker_merged_total{endpoint="tree"} 3.0' in text
+    assert 'zarr_ingress_worker_failed_total{endpoint="tree"} 1.0' in text
+    assert "zarr_ingress_worker_retried_total" in text
+    assert 'zarr_ingress_worker_merge_seconds_count{endpoint="tree"}' in text
+
+
+def _get(requests, url: str) -> str | None:
+    try:
+        return requests.get(url, timeout=2).text
+    except requests.RequestException:
+        return None
