@@ -4,8 +4,9 @@ Each lane runs in its own thread with its own backoff, so one endpoint whose sto
 never blocks another (DESIGN.md section 3, rule 3). The store is opened once and kept open;
 it is reopened only after a store error.
 
-A batch goes through: plan (parse each item) -> claim -> prepare each item (a DataError fails
-that item alone) -> one merge of the prepared tables in id order -> complete each. A crash at any
+A batch goes through: plan (read and count each item) -> claim -> parse and convert the batch as
+one table -> one merge -> complete each. When the batch as a whole has bad data, the lane parses
+and converts item by item instead, so a bad upload fails alone and the rest still merges. A crash at any
 point leaves items in accepted/ or active/, and the next start merges them again; the merge is
 an idempotent upsert, so that is safe (rule 4).
 """
@@ -15,14 +16,15 @@ import logging
 import threading
 import time
 import traceback as tb
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Sequence
 
 from shared.fuse import open_store
 from shared.parse import read_table
 from shared.queue import Queue
 
-from worker.batching import Entry, plan_batch
+from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
 from worker.logs import log_event
@@ -30,6 +32,7 @@ from worker.logs import log_event
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
 SCAN_MIN = 1000
+QUEUE_MOVE_THREADS = 8
 
 
 def one_line(error: BaseException) -> str:
@@ -82,6 +85,7 @@ class Lane(threading.Thread):
         self.busy = False
         self._root: Any = None
         self._nodes: dict[str, Any] = {}
+        self._pool = ThreadPoolExecutor(QUEUE_MOVE_THREADS, thread_name_prefix=f"moves-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -118,7 +122,7 @@ class Lane(threading.Thread):
             solo = items[0].sidecar.id <= self.solo_through
             batch = plan_batch(
                 items,
-                self._read,
+                self._read_payload,
                 1 if solo else self.config.batch_items,
                 self.config.batch_rows,
             )
@@ -162,22 +166,33 @@ class Lane(threading.Thread):
         return delay
 
     @staticmethod
-    def _read(item: Any) -> Any:
-        return read_table(item.payload_path.read_bytes(), item.sidecar.format)
+    def _read_payload(item: Any) -> bytes:
+        return item.payload_path.read_bytes()
+
+    def _each(self, action: Callable[..., Any], *columns: Sequence[Any]) -> list[Any]:
+        # Queue moves are fsync-bound; in parallel they overlap (fsync releases the GIL). Moves of
+        # different items are independent, and the merge never starts before all claims are done.
+        if len(columns[0]) == 1:
+            return [action(*row) for row in zip(*columns)]
+        return list(self._pool.map(action, *columns))
 
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: list[Entry]) -> None:
-        claimed = [Entry(self.queue.claim(e.item), e.table, e.error, e.traceback) for e in batch]
+        claimed_items = self._each(self.queue.claim, [entry.item for entry in batch])
+        claimed = [replace(entry, item=item) for entry, item in zip(batch, claimed_items)]
         batch_id = claimed[0].item.sidecar.id
         started = time.perf_counter()
-        outcome = self._prepare_and_merge(claimed)
+        outcome = self._merge_whole(claimed)
+        if outcome is None:
+            outcome = self._merge_item_by_item(claimed)
         seconds = time.perf_counter() - started
 
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
+            self._each(lambda entry: self.queue.complete(entry.item, rows=entry.rows, batch=batch_id),
+                       outcome.merged)
             for entry in outcome.merged:
-                self.queue.complete(entry.item, rows=entry.rows, batch=batch_id)
                 self.metrics.merged.labels(self.endpoint).inc()
                 log_event(
                     log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
@@ -190,36 +205,50 @@ class Lane(threading.Thread):
         if outcome.trouble is not None:
             self._put_back(outcome)
 
-    def _prepare_and_merge(self, claimed: list[Entry]) -> _Outcome:
-        prepared: list[tuple[Entry, Any]] = []
+    def _merge_whole(self, claimed: list[Entry]) -> _Outcome | None:
+        """Parse and convert the batch as one table; None when bad data needs the item-by-item path."""
+        if len(claimed) == 1:
+            return None
+        try:
+            node = self._node(claimed[0].item.sidecar.node_path)
+            prepared = node.prepare(batch_table(claimed))
+        except Exception as error:
+            if classify(error) is Verdict.TRANSIENT:
+                return _Outcome(release=claimed, trouble=error, trouble_traceback=tb.format_exc())
+            return None  # bad data somewhere (or a surprise): find out which item, one by one
+        return self._merge(claimed, [prepared], rest=[], trouble=None, trace="")
+
+    def _merge_item_by_item(self, claimed: list[Entry]) -> _Outcome:
+        good: list[Entry] = []
+        prepared: list[Any] = []
         for position, entry in enumerate(claimed):
-            error, trace = entry.error, entry.traceback
-            if error is None:
-                try:
-                    prepared.append((entry, self._node(entry.item.sidecar.node_path).prepare(entry.table)))
-                    continue
-                except Exception as caught:
-                    error, trace = caught, tb.format_exc()
-            verdict = classify(error)
-            if gives_up(verdict, entry.item.sidecar.attempts):
+            try:
+                table = entry.table if entry.table is not None else read_table(entry.payload, entry.item.sidecar.format)
+                entry.rows = len(table)
+                prepared.append(self._node(entry.item.sidecar.node_path).prepare(table))
+                good.append(entry)
+                continue
+            except Exception as caught:
+                error, trace = caught, tb.format_exc()
+            if gives_up(classify(error), self._attempts(entry)):
                 self._fail(entry, error, trace)
                 continue
             # Transient or retryable trouble: this item and everything after it go back, in
             # order; the items before it still merge now.
-            return self._merge(prepared, rest=claimed[position:], trouble=error, trace=trace)
-        return self._merge(prepared, rest=[], trouble=None, trace="")
+            return self._merge(good, prepared, rest=claimed[position:], trouble=error, trace=trace)
+        return self._merge(good, prepared, rest=[], trouble=None, trace="")
 
     def _merge(
-        self, prepared: list[tuple[Entry, Any]], rest: list[Entry], trouble: BaseException | None, trace: str
+        self, entries: list[Entry], prepared: list[Any], rest: list[Entry], trouble: BaseException | None,
+        trace: str,
     ) -> _Outcome:
-        if not prepared:
+        if not entries:
             return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
-        entries = [entry for entry, _ in prepared]
         try:
-            self._node(entries[0].item.sidecar.node_path).merge([table for _, table in prepared])
+            self._node(entries[0].item.sidecar.node_path).merge(prepared)
         except Exception as error:
             trace = tb.format_exc()
-            if len(entries) == 1 and gives_up(classify(error), entries[0].item.sidecar.attempts):
+            if len(entries) == 1 and gives_up(classify(error), self._attempts(entries[0])):
                 self._fail(entries[0], error, trace)
                 return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
             if classify(error) is not Verdict.TRANSIENT and len(entries) > 1:
@@ -227,6 +256,10 @@ class Lane(threading.Thread):
                 self.solo_through = max(self.solo_through, entries[-1].item.sidecar.id)
             return _Outcome(release=entries + rest, trouble=error, trouble_traceback=trace)
         return _Outcome(merged=entries, release=rest, trouble=trouble, trouble_traceback=trace)
+
+    @staticmethod
+    def _attempts(entry: Entry) -> int:
+        return entry.item.sidecar.attempts
 
     def _fail(self, entry: Entry, error: BaseException, trace: str) -> None:
         attempts = entry.item.sidecar.attempts + 1
@@ -243,12 +276,12 @@ class Lane(threading.Thread):
         if classify(error) is not Verdict.PERMANENT:
             self._forget_store()
         delay = self._pause(error)
-        for entry in outcome.release:
-            released = self.queue.release(entry.item)
+        released = self._each(self.queue.release, [entry.item for entry in outcome.release])
+        for item in released:
             self.metrics.retried.labels(self.endpoint).inc()
             log_event(
-                log, "retrying", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
-                attempt=released.sidecar.attempts, retry_in=f"{delay:.1f}s", kind=classify(error).value,
+                log, "retrying", logging.WARNING, id=item.sidecar.id, endpoint=self.endpoint,
+                attempt=item.sidecar.attempts, retry_in=f"{delay:.1f}s", kind=classify(error).value,
                 error=one_line(error),
             )
         if classify(error) is Verdict.UNEXPECTED:

@@ -1,0 +1,191 @@
+"""Benchmark the whole pipeline: HTTP 202 -> queue -> worker -> store. Prints figures; never pass/fail.
+
+    .venv/bin/python bench/pipeline.py                 # everything, default sizes
+    .venv/bin/python bench/pipeline.py --only drain    # one part: stream | drain | gateway
+
+Parts:
+  stream   50 simulated loggers post single-row CSVs for --seconds to a gunicorn gateway; a worker
+           merges into a store on a moto S3 server. Reports uploads/s accepted, uploads/s merged
+           (first 202 to last merge), and the 202-to-merged latency (p50/p95/max).
+  drain    a backlog of --backlog single-row uploads queued while no worker runs, then drained into
+           a local store with batching on (WORKER_BATCH_ITEMS default) and off (1 item per merge).
+           Timed from the worker's `started` line to the last merge, so process start-up is not
+           counted. With batching off, only the first --off-items are merged (the rest would take
+           many minutes) and the full drain time is extrapolated from that rate; --full-off runs all.
+  gateway  the gateway's upload rate from 50 loggers with no worker running, and again while a worker
+           drains a backlog on the same machine (local store).
+
+Everything runs on 127.0.0.1 in a temporary folder, with real processes (see tests/e2e/e2e_stack.py).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "e2e")]
+
+import requests  # noqa: E402
+
+from e2e_stack import MotoServer, Stack, wait_until  # noqa: E402
+from shared.queue import Queue  # noqa: E402
+
+HEADER = "timestamp,tree_id,sap_flow,stem_temperature\n"
+
+
+def logger_row(logger: int, step: int) -> str:
+    minutes = step * 10
+    return (f"2026-06-{1 + minutes // 1440:02d} {minutes // 60 % 24:02d}:{minutes % 60:02d}:00,"
+            f"logger-{logger:02d},{(logger * 7 + step) % 900},{step % 30}.5\n")
+
+
+def post_from_loggers(stack: Stack, loggers: int, seconds: float, first_step: int = 0) -> tuple[int, float, int]:
+    """Each logger posts its next single-row CSV as soon as the previous one got a 202."""
+    counts = [0] * loggers
+    refused = [0]
+    deadline = time.monotonic() + seconds
+
+    def run(logger: int) -> None:
+        session = requests.Session()
+        step = first_step
+        url = f"{stack.gateway_url}/api/v1/tree"
+        while time.monotonic() < deadline:
+            response = session.post(url, data=(HEADER + logger_row(logger, step)).encode(),
+                                    headers={"Content-Type": "text/csv"}, timeout=30)
+            if response.status_code == 202:
+                counts[logger] += 1
+                step += 1
+            else:
+                refused[0] += 1
+                time.sleep(0.05)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(loggers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts), time.monotonic() - started, refused[0]
+
+
+def stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def log_time(line: str) -> float:
+    return stamp(re.search(r"ts=(\S+)", line).group(1))
+
+
+def bench_stream(root: Path, loggers: int, seconds: float) -> None:
+    moto = MotoServer(root, root)
+    moto.create_bucket()
+    stack = Stack(root / "stream", s3_endpoint_url=moto.url, extra_env={"LOG_LEVEL": "WARNING"})
+    try:
+        stack.start_gateway(workers=4)
+        stack.start_worker()
+        time.sleep(3)  # worker start-up (imports) is not what is measured
+        accepted, elapsed, refused = post_from_loggers(stack, loggers, seconds)
+        stack.wait_drained(accepted, timeout=600)
+        done = [item.sidecar for item in Queue(stack.queue_dir).items("done")]
+        latencies = sorted(stamp(s.merged_at) - stamp(s.received_at) for s in done)
+        first_received = min(stamp(s.received_at) for s in done)
+        last_merged = max(stamp(s.merged_at) for s in done)
+        batches = len({s.batch for s in done})
+        print(f"stream: {loggers} loggers, {seconds:.0f} s, single-row CSVs, store on moto S3")
+        print(f"  accepted       {accepted} uploads, {accepted / elapsed:.1f}/s ({refused} refused)")
+        print(f"  merged         {len(done)} uploads in {batches} batches, "
+              f"{len(done) / (last_merged - first_received):.1f}/s sustained (first 202 to last merge)")
+        print(f"  202->merged    p50 {statistics.median(latencies):.2f} s, "
+              f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s, max {latencies[-1]:.2f} s")
+    finally:
+        stack.close()
+        moto.close()
+
+
+def fill_backlog(queue_dir: Path, uploads: int, loggers: int = 50) -> float:
+    queue = Queue(queue_dir)
+    started = time.monotonic()
+    for index in range(uploads):
+        queue.enqueue("tree", (HEADER + logger_row(index % loggers, index // loggers)).encode(), format="csv")
+    return time.monotonic() - started
+
+
+def drain(root: Path, name: str, backlog: int, batch_items: int, stop_after: int | None) -> tuple[float, int]:
+    stack = Stack(root / name, store_root=root / name / "stores",
+                  extra_env={"WORKER_BATCH_ITEMS": str(batch_items), "LOG_LEVEL": "INFO"})
+    try:
+        fill_backlog(stack.queue_dir, backlog)
+        worker = stack.start_worker()
+        target = stop_after or backlog
+        stack.wait_drained(target, timeout=3600)
+        worker.stop()
+        lines = worker.log().splitlines()
+        started = log_time(next(line for line in lines if "event=started" in line))
+        merged = [log_time(line) for line in lines if "event=merged" in line]
+        merged.sort()
+        return merged[target - 1] - started, target
+    finally:
+        stack.close()
+
+
+def bench_drain(root: Path, backlog: int, off_items: int, full_off: bool) -> None:
+    print(f"drain: backlog of {backlog} single-row uploads from 50 loggers, local store")
+    on_seconds, _ = drain(root, "batched", backlog, 200, None)
+    print(f"  batching on  (200 items/batch)  {on_seconds:.1f} s  ({backlog / on_seconds:.0f} uploads/s)")
+    count = backlog if full_off else min(off_items, backlog)
+    off_seconds, merged = drain(root, "one-by-one", backlog, 1, None if full_off else count)
+    projected = off_seconds / merged * backlog
+    how = "measured" if merged == backlog else f"extrapolated from the first {merged}"
+    print(f"  batching off (1 item/merge)     {projected:.1f} s {how}  ({merged / off_seconds:.1f} uploads/s)")
+    print(f"  speed-up with batching          {projected / on_seconds:.1f}x")
+
+
+def bench_gateway(root: Path, loggers: int, seconds: float, backlog: int) -> None:
+    stack = Stack(root / "gateway", store_root=root / "gateway" / "stores", extra_env={"LOG_LEVEL": "WARNING"})
+    try:
+        stack.start_gateway(workers=2)
+        post_from_loggers(stack, loggers, 2)  # warm-up
+        idle, idle_seconds, _ = post_from_loggers(stack, loggers, seconds, first_step=1000)
+        fill_backlog(stack.queue_dir, backlog)
+        stack.start_worker()
+        wait_until(lambda: stack.count("done") > 0, 120, "worker merging")
+        busy, busy_seconds, _ = post_from_loggers(stack, loggers, seconds, first_step=5000)
+        merged_during = stack.count("done")
+        idle_rate, busy_rate = idle / idle_seconds, busy / busy_seconds
+        print(f"gateway: {loggers} loggers, {seconds:.0f} s each phase, 2 gunicorn workers")
+        print(f"  worker idle (not running)     {idle_rate:.1f} uploads/s")
+        print(f"  worker merging a backlog      {busy_rate:.1f} uploads/s  ({merged_during} merged meanwhile)")
+        print(f"  change                        {100 * (busy_rate - idle_rate) / idle_rate:+.1f}%")
+    finally:
+        stack.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("stream", "drain", "gateway"))
+    parser.add_argument("--loggers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--off-items", type=int, default=1000)
+    parser.add_argument("--full-off", action="store_true", help="drain the whole backlog one upload at a time")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="zarr-ingress-bench-") as folder:
+        root = Path(folder)
+        if args.only in (None, "stream"):
+            bench_stream(root, args.loggers, args.seconds)
+        if args.only in (None, "drain"):
+            bench_drain(root, args.backlog, args.off_items, args.full_off)
+        if args.only in (None, "gateway"):
+            bench_gateway(root, args.loggers, args.seconds, args.backlog)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
