@@ -93,7 +93,7 @@ def load_settings(
     reader = _Reader(env)
 
     production = reader.boolean("PRODUCTION", False)
-    schemas_dir = reader.path("SCHEMAS_DIR")
+    schemas_dir = _absolute(reader.path("SCHEMAS_DIR"))
     default_config = (schemas_dir or DEFAULT_SCHEMAS_DIR) / (
         "prod_endpoints_config.yaml" if production else "endpoints_config.yaml"
     )
@@ -113,7 +113,7 @@ def load_settings(
         port=reader.integer("PORT", 8000, minimum=0, maximum=65535),
         log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         schemas_dir=schemas_dir,
-        store_root=reader.path("STORE_ROOT"),
+        store_root=_absolute(reader.path("STORE_ROOT")),
         store_url=reader.text("STORE_URL", "ZF_STORE_URL"),
         s3_endpoint_url=reader.text("S3_ENDPOINT_URL", "ZF_S3_ENDPOINT_URL"),
         s3_access_key=reader.text("S3_ACCESS_KEY", "ZF_S3_ACCESS_KEY"),
@@ -200,6 +200,10 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value
     return values
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return path.absolute() if path is not None else None
 
 
 def _nests(route: str, other: str) -> bool:

@@ -68,7 +68,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -151,10 +151,9 @@ class Sidecar:
         return self.payload_name + SIDECAR_SUFFIX
 
     def to_json(self) -> str:
-        record = asdict(self)
-        del record["replayed"]
-        extra = record.pop("extra")
-        return json.dumps({**extra, **record}, ensure_ascii=False, indent=1)
+        # Shallow on purpose: every field is a plain value, and asdict() costs ~0.5 ms per upload.
+        record = {name: getattr(self, name) for name in _SIDECAR_FIELDS}
+        return json.dumps({**self.extra, **record}, ensure_ascii=False)  # C encoder: no indent
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Sidecar:
@@ -175,6 +174,9 @@ class Sidecar:
         extra = dict(self.extra)
         extra.update({k: v for k, v in changes.items() if k not in known})
         return replace(self, extra=extra, replayed=False, **{k: v for k, v in changes.items() if k in known})
+
+
+_SIDECAR_FIELDS = tuple(f.name for f in fields(Sidecar) if f.name not in ("extra", "replayed"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,33 @@
+# make run   start the service locally (gateway on http://localhost:8000; settings from .env)
+# make test  run the whole test suite
+# make bench measure the gateway against a bare fsync+rename WSGI app
+# Both create their own virtual environment in .venv (pip install -e '.[test]') on first use.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test bench venv clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+.env:
+	cp .env.example .env
+
+run: $(INSTALLED) .env
+	$(BIN)/zarr-ingress gateway
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/gateway.py
+
+clean:
+	rm -rf $(VENV) data *.egg-info .pytest_cache

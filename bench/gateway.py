@@ -1,0 +1,190 @@
+"""Gateway throughput and latency against a bare fsync+rename WSGI app, in the same run.
+
+    .venv/bin/python bench/gateway.py [--seconds 6] [--levels 1,8,32]
+
+Both servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 sync workers unless
+WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
+temporary folder. The load is a 10-row CSV POSTed by N client threads, a new connection per
+request (sync workers close after each response). For each concurrency the two servers take
+turns (gateway, bare, gateway, bare) so that noise from other load on the machine hits both.
+Printed: accepted uploads per second, p50 and p99 latency, and gateway/bare throughput ratio.
+Also the cost of one upload id (the flock'd counter). A benchmark, never a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = REPO / "gateway" / "gunicorn_conf.py"
+CSV = ("timestamp,tree_id,sap_flow\n" + "".join(f"2026-06-14 06:{m:02d}:00,oak-01,{m}.5\n" for m in range(10))).encode()
+HEADERS = {
+    "Content-Type": "text/csv",
+    "Authorization": "Basic " + base64.b64encode(b"test:test").decode(),
+    "Connection": "close",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/v1/tree", body=CSV, headers=HEADERS)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+class Server:
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        home = workdir / f"server-{kind}"  # not named like a package: cwd is on sys.path
+        queue_dir = home / "queue"
+        env = {
+            **os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", "QUEUE_DIR": str(queue_dir),
+            "BARE_QUEUE_DIR": str(queue_dir), "BASIC_AUTH_USERS_JSON": '{"test": "test"}',
+            "MIN_FREE_BYTES": "0", "QUEUE_MAX_ITEMS": str(10**9),
+            "PROMETHEUS_MULTIPROC_DIR": str(home / "metrics"),
+        }
+        if kind == "gateway":
+            command = [sys.executable, "-m", "gateway"]
+        else:
+            command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
+                       "--pythonpath", str(REPO / "bench"), "bare_wsgi:app"]
+        home.mkdir(parents=True)
+        self.log = open(home / "server.log", "wb")
+        self.process = subprocess.Popen(command, cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if post(self.port) == 202:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{kind} did not start; see {home / 'server.log'}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def load(port: int, concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """Latencies (s) of accepted uploads and the elapsed time, `concurrency` clients for `seconds`."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+    deadline = start + seconds
+
+    def client() -> None:
+        mine = []
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            status = post(port)
+            if status != 202:
+                errors.append(str(status))
+                return
+            mine.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"non-202 answers: {errors[:5]}")
+    return latencies, time.monotonic() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def id_cost(workdir: Path, count: int = 20000) -> float:
+    sys.path.insert(0, str(REPO))
+    from shared.queue import Queue
+
+    queue = Queue(workdir / "ids")
+    began = time.perf_counter()
+    for _ in range(count):
+        queue._next_id()
+    return (time.perf_counter() - began) / count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="per server and concurrency level (default 6)")
+    parser.add_argument("--levels", default="1,8,32", help="client concurrency levels (default 1,8,32)")
+    args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    servers: dict[str, Server] = {}
+    results = []
+    try:
+        print(f"upload id: {id_cost(workdir) * 1e6:.1f} us each (flock'd counter file)")
+        servers = {kind: Server(kind, workdir) for kind in ("gateway", "bare")}
+        workers = os.environ.get("WEB_CONCURRENCY", "2")
+        print(f"gunicorn: {workers} workers x {os.environ.get('GUNICORN_THREADS', '1')} threads; "
+              f"10-row CSV ({len(CSV)} bytes); {args.seconds:g} s per server and level, in two turns")
+        print(f"{'conc':>4} | {'gateway/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare/s':>8} {'p50 ms':>7} {'p99 ms':>7} | ratio")
+        for concurrency in levels:
+            figures = {}
+            samples: dict[str, tuple[list[float], float]] = {k: ([], 0.0) for k in servers}
+            for _ in range(2):
+                for kind, server in servers.items():
+                    load(server.port, concurrency, 0.5)  # warm-up, not counted
+                    latencies, elapsed = load(server.port, concurrency, args.seconds / 2)
+                    samples[kind] = (samples[kind][0] + latencies, samples[kind][1] + elapsed)
+            for kind, (latencies, elapsed) in samples.items():
+                figures[kind] = {
+                    "per_second": len(latencies) / elapsed,
+                    "p50_ms": statistics.median(latencies) * 1000,
+                    "p99_ms": percentile(latencies, 0.99) * 1000,
+                    "uploads": len(latencies),
+                }
+            ratio = figures["gateway"]["per_second"] / figures["bare"]["per_second"]
+            g, b = figures["gateway"], figures["bare"]
+            print(f"{concurrency:>4} | {g['per_second']:>9.0f} {g['p50_ms']:>7.1f} {g['p99_ms']:>7.1f} | "
+                  f"{b['per_second']:>8.0f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} | {ratio:.2f}")
+            results.append({"concurrency": concurrency, **{k: v for k, v in figures.items()}, "ratio": ratio})
+    finally:
+        for server in servers.values():
+            server.stop()
+        if os.environ.get("BENCH_KEEP") is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"gateway-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
