@@ -157,13 +157,14 @@ def create_app(settings: Settings | None = None) -> Flask:
                 headers["Idempotent-Replayed"] = "true"
             return jsonify(body), 202, headers
 
-        upload.__name__ = f"upload_{endpoint.name}"
+        upload.__name__ = f"upload:{endpoint.name}"
         return protected(upload)
 
     for endpoint in settings.endpoints:
         view = upload_view(endpoint)
-        app.add_url_rule(endpoint.route, f"upload_{endpoint.name}", view, methods=["POST"])
-        app.add_url_rule(f"{endpoint.route}/<node_path:node_path>", f"upload_{endpoint.name}_node", view, methods=["POST"])
+        # Rule names "upload:<endpoint>" let after_request count even uploads rejected before the view.
+        app.add_url_rule(endpoint.route, f"upload:{endpoint.name}", view, methods=["POST"])
+        app.add_url_rule(f"{endpoint.route}/<node_path:node_path>", f"upload:{endpoint.name}:node", view, methods=["POST"])
 
     @app.get("/api/v1/uploads/<upload_id>")
     @protected
@@ -242,8 +243,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.after_request
     def count(response: Response) -> Response:
         name = g.get("upload_endpoint")
-        if name is None and request.url_rule is not None and request.url_rule.endpoint.startswith("upload_"):
-            name = request.url_rule.endpoint.removeprefix("upload_").removesuffix("_node")
+        if name is None and request.url_rule is not None and request.url_rule.endpoint.startswith("upload:"):
+            name = request.url_rule.endpoint.split(":")[1]
         if name is not None:
             metrics.count_upload(name, response.status_code)
         elif request.method == "POST":

@@ -326,3 +326,11 @@ def test_an_invalid_schema_stops_app_creation_with_one_line_naming_the_file(tmp_
     with pytest.raises(ConfigError) as error:
         create_app(make_settings(queue_dir, ENDPOINTS_CONFIG=str(config)))
     assert str(schema) in str(error.value) and "dtype" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_status_queries_are_not_counted_as_uploads(client):
+    client.get("/api/v1/uploads/20990101T000000_000000000Z", headers=AUTH)
+    client.post("/api/v1/tree", data=TREE_CSV, headers={**AUTH, "Content-Type": "text/csv"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'endpoint="status"' not in text and 'endpoint="uploads"' not in text
+    assert 'zarr_ingress_gateway_uploads_total{endpoint="tree",status="202"} 1.0' in text
