@@ -35,7 +35,7 @@ from gateway.schema_check import SchemaCheck
 from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
 from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.parse import ParseError, sniff_columns
-from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue
+from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 
 log = logging.getLogger("zarr_ingress.gateway")
 
@@ -99,7 +99,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.strict_slashes = False
 
     schemas = SchemaCheck(settings.endpoints)
-    queue = Queue(settings.queue_dir)
+    try:
+        queue = Queue(settings.queue_dir)
+    except OSError as error:
+        raise ConfigError(f"QUEUE_DIR: cannot use {settings.queue_dir}: {error.strerror}") from None
     capacity = Capacity(queue, settings)
     metrics = GatewayMetrics(queue, (e.name for e in settings.endpoints))
     check_password = PasswordCheck(settings.users)
@@ -125,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         return auth.current_user() if settings.auth_enabled else None
 
     def upload_view(endpoint: Endpoint):
-        def upload(node_path: str = "") -> tuple[Response, int, dict[str, str]]:  # noqa: C901
+        def upload(node_path: str = "") -> tuple[Response, int, dict[str, str]]:
             g.upload_endpoint = endpoint.name
             user = current_user()
             if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
@@ -133,6 +136,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             node_path = check_node_path(node_path)
             node = schemas.node(endpoint.name, node_path)
             idempotency_key = _idempotency_key()
+            # A resend of a key already accepted gets its original id, even when the queue is full.
+            original = queue.replayed(endpoint.name, user, idempotency_key) if idempotency_key else None
+            if original is not None:
+                return accepted_response(original, 0)
             capacity.check()
             upload = read_upload(request, settings.max_upload_bytes)
             try:
@@ -146,16 +153,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                 filename=upload.filename, username=user, remote_addr=request.remote_addr,
                 idempotency_key=idempotency_key,
             )
-            event = "duplicate" if sidecar.replayed else "accepted"
-            log.info(
-                "%s id=%s endpoint=%s node_path=%s user=%s bytes=%d format=%s",
-                event, sidecar.id, endpoint.name, node_path or "/", user or "-", len(upload.payload), upload.format,
-            )
-            body = {"status": "accepted", "id": sidecar.id, "endpoint": endpoint.name, "node_path": sidecar.node_path}
-            headers = {"Location": f"/api/v1/uploads/{sidecar.id}"}
-            if sidecar.replayed:
-                headers["Idempotent-Replayed"] = "true"
-            return jsonify(body), 202, headers
+            return accepted_response(sidecar, len(upload.payload))
 
         upload.__name__ = f"upload:{endpoint.name}"
         return protected(upload)
@@ -254,6 +252,21 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     return app
+
+
+def accepted_response(sidecar: Sidecar, size: int) -> tuple[Response, int, dict[str, str]]:
+    """202 for a queued upload (or for a resend of its Idempotency-Key), and its one log line."""
+    event = "duplicate" if sidecar.replayed else "accepted"
+    log.info(
+        "%s id=%s endpoint=%s node_path=%s user=%s bytes=%d format=%s",
+        event, sidecar.id, sidecar.endpoint, sidecar.node_path or "/", sidecar.username or "-",
+        size or sidecar.size, sidecar.format,
+    )
+    body = {"status": "accepted", "id": sidecar.id, "endpoint": sidecar.endpoint, "node_path": sidecar.node_path}
+    headers = {"Location": f"/api/v1/uploads/{sidecar.id}"}
+    if sidecar.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(body), 202, headers
 
 
 def _idempotency_key() -> str | None:

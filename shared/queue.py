@@ -243,6 +243,16 @@ class Queue:
             self._write_published(index, sidecar.to_json().encode())
             return sidecar
 
+    def replayed(self, endpoint: str, username: str | None, idempotency_key: str) -> Sidecar | None:
+        """The sidecar of the first upload with this key (same endpoint and user), if there was one."""
+        _check_endpoint(endpoint)
+        try:
+            original = Sidecar.from_json(self._idempotency_index(endpoint, username, idempotency_key).read_bytes())
+        except FileNotFoundError:
+            return None
+        original.replayed = True
+        return original
+
     def find(self, upload_id: str) -> Item | None:
         """The item with this id in whichever state it is, or None (unknown or purged)."""
         if not ID_PATTERN.fullmatch(upload_id):

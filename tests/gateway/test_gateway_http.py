@@ -334,3 +334,21 @@ def test_status_queries_are_not_counted_as_uploads(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'endpoint="status"' not in text and 'endpoint="uploads"' not in text
     assert 'zarr_ingress_gateway_uploads_total{endpoint="tree",status="202"} 1.0' in text
+
+
+def test_a_resend_of_an_accepted_idempotency_key_gets_its_id_even_when_the_queue_is_full(queue_dir):
+    client = create_app(make_settings(queue_dir, QUEUE_MAX_ITEMS="1")).test_client()
+    headers = {**CSV_HEADERS, "Idempotency-Key": "k-1"}
+    first = client.post("/api/v1/tree", data=TREE_CSV, headers=headers)
+    again = client.post("/api/v1/tree", data=TREE_CSV, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert client.post("/api/v1/tree", data=TREE_CSV, headers=CSV_HEADERS).status_code == 503
+
+
+def test_an_unusable_queue_dir_stops_app_creation_with_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError) as error:
+        create_app(make_settings(blocker / "queue"))
+    assert str(error.value).startswith("QUEUE_DIR: cannot use")
