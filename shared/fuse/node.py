@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from . import journal, layout
+from . import journal, layout, writes
 from .convert import PreparedTable, prepare_table
 from .errors import DataError, SchemaError
 from .plan import Cells, CoordCache, DimPlan, plan_cells, plan_dim
@@ -208,26 +208,28 @@ class Node:
                 rewrite[name] = (0, 0)
         self._suspect = True          # until the write completes, the cache may not match
         saved = journal.backup(self._group, self._arrays, rewrite) if rewrite else {}
+        variable_writes = []
         for name, ad in arrays.items():
             if name in self.schema.coords:
                 continue
             arr = self._arrays[name]
             shape = tuple(dims[d].new_len for d in ad)
-            if arr.shape != shape:
-                arr.resize(shape)
+            boxes = []
             mine = cells.get(name)
             if name in rewrite:
                 axis, start = rewrite[name]
-                self._write_shifted(arr, ad, dims, axis, start, saved[name], mine)
+                boxes.append(self._shifted_block(arr, ad, dims, axis, start, saved[name], mine))
                 if mine is not None:
                     mine = mine.select(mine.index[axis] < start)
-            if mine is not None:
-                _write_cells(arr, mine)
-        for name, dim in dims.items():          # coordinates last
+            variable_writes.append(writes.grow_and_write(arr, shape, boxes, mine))
+        writes.run_all(variable_writes)       # variables first: coordinates are the commit point
+        coordinate_writes = []
+        for name, dim in dims.items():
             if len(dim.new_values):
-                arr = self._arrays[name]
-                arr.resize((dim.new_len,))
-                arr[dim.first_change:dim.new_len] = dim.merged[dim.first_change:]
+                box = (slice(dim.first_change, dim.new_len),)
+                coordinate_writes.append(writes.grow_and_write(
+                    self._arrays[name], (dim.new_len,), [(box, dim.merged[dim.first_change:])], None))
+        writes.run_all(coordinate_writes)
         if rewrite:
             journal.finish(self._group)
         if self._empty:
@@ -268,8 +270,10 @@ class Node:
             self._coords_cache_set(name, dim.merged)
 
     @staticmethod
-    def _write_shifted(arr: zarr.Array, ad: tuple[str, ...], dims: dict[str, DimPlan], axis: int,
-                       start: int, old: np.ndarray, cells: Cells | None) -> None:
+    def _shifted_block(arr: zarr.Array, ad: tuple[str, ...], dims: dict[str, DimPlan], axis: int,
+                       start: int, old: np.ndarray, cells: Cells | None) -> tuple:
+        """The rewritten region of an array whose stored values move: old values at their new
+        places, NA at new positions, and the upload's cells in that region."""
         shape = tuple(dims[d].new_len for d in ad)
         where = journal.region(shape, axis, start, shape[axis])
         block = np.full(tuple(s.stop - s.start for s in where), arr.fill_value, dtype=old.dtype)
@@ -283,7 +287,7 @@ class Node:
             inside = cells.select(cells.index[axis] >= start)
             index = tuple(ix - start if i == axis else ix for i, ix in enumerate(inside.index))
             block[index] = inside.values
-        arr[where] = block
+        return where, block
 
     # ---- reading ---------------------------------------------------------------------------
     @property
@@ -302,20 +306,3 @@ class Node:
         return ds.to_dataframe().reset_index()
 
 
-def _write_cells(arr: zarr.Array, cells: Cells) -> None:
-    """Write cells: a dense box at once, a well-filled box read-modify-write, else by points."""
-    if len(cells) == 0:
-        return
-    bounds = cells.bounds()
-    box = tuple(slice(lo, hi) for lo, hi in bounds)
-    size = int(np.prod([hi - lo for lo, hi in bounds]))
-    local = tuple(ix - lo for ix, (lo, _) in zip(cells.index, bounds))
-    if size == len(cells):
-        block = np.empty(tuple(hi - lo for lo, hi in bounds), dtype=arr.dtype)
-    elif len(cells) * 4 >= size:
-        block = arr[box]
-    else:
-        arr.set_coordinate_selection(cells.index, cells.values)
-        return
-    block[local] = cells.values
-    arr[box] = block

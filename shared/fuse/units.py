@@ -122,11 +122,13 @@ def cf_time_attrs(unit: DateTimeUnit) -> dict:
 
 
 def _is_missing(values: pd.Series) -> np.ndarray:
-    missing = np.array(values.isna().to_numpy(dtype=bool))
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        text = values.astype("string").str.strip()
-        missing = missing | (text == "").fillna(True).to_numpy(dtype=bool)
-    return missing
+        cells = values.to_numpy(dtype=object)
+        return np.fromiter((v is None or v is pd.NA or v is pd.NaT
+                            or (isinstance(v, str) and not v.strip())
+                            or (isinstance(v, float) and v != v) for v in cells),
+                           dtype=bool, count=len(cells))
+    return np.array(values.isna().to_numpy(dtype=bool))
 
 
 def parse_times(values: pd.Series, unit: DateTimeUnit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

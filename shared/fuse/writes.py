@@ -1,0 +1,57 @@
+"""Store writes of one merge, issued concurrently (one event-loop round trip per phase).
+
+A merge writes in two phases, variables then coordinates (see journal.py for why this order
+matters). Within a phase every array is independent, so their resizes and chunk writes run
+concurrently: on S3 this turns a dozen sequential requests into one round of parallel ones.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable
+
+import numpy as np
+import zarr
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.indexing import CoordinateIndexer
+from zarr.core.sync import sync
+
+from .plan import Cells
+
+
+def run_all(operations: list[Awaitable]) -> None:
+    """Run the operations of one phase concurrently; the first failure is raised."""
+    if operations:
+        async def gather() -> None:
+            await asyncio.gather(*operations)
+        sync(gather())
+
+
+async def grow_and_write(arr: zarr.Array, shape: tuple[int, ...],
+                         boxes: list[tuple[tuple[slice, ...], np.ndarray]],
+                         cells: Cells | None) -> None:
+    """Resize ``arr`` to ``shape`` (only ever larger), write whole boxes, then single cells."""
+    target = arr.async_array
+    if tuple(target.shape) != tuple(shape):
+        await target.resize(shape)
+    for where, block in boxes:
+        await target.setitem(where, block)
+    if cells is not None and len(cells):
+        await write_cells(target, cells)
+
+
+async def write_cells(target, cells: Cells) -> None:
+    """A dense box at once (no read), a well-filled box read-modify-write, else by points."""
+    bounds = cells.bounds()
+    box = tuple(slice(lo, hi) for lo, hi in bounds)
+    size = int(np.prod([hi - lo for lo, hi in bounds]))
+    local = tuple(ix - lo for ix, (lo, _) in zip(cells.index, bounds))
+    if size == len(cells):
+        block = np.empty(tuple(hi - lo for lo, hi in bounds), dtype=target.dtype)
+    elif len(cells) * 4 >= size:
+        block = np.asarray(await target.getitem(box))
+    else:
+        indexer = CoordinateIndexer(cells.index, target.shape, target.metadata.chunk_grid)
+        await target._set_selection(indexer, cells.values, prototype=default_buffer_prototype())
+        return
+    block[local] = cells.values
+    await target.setitem(box, block)
