@@ -127,20 +127,29 @@ def _is_blank(value) -> bool:
 
 
 def _missing(raw: pd.Series, var: VarSchema) -> np.ndarray:
-    """Empty cells, and cells holding the variable's ``na_value`` literal."""
+    """Empty cells, and cells holding the variable's ``na_value`` literal.
+
+    Cells of blanks only are found later, where a value fails to convert (cheaper on big tables).
+    """
     literal = var.na_value not in (None, "nan", "max_int", "min_int")
     if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
         cells = raw.to_numpy(dtype=object)
-        missing = np.fromiter((_is_blank(v) for v in cells), dtype=bool, count=len(cells))
+        missing = np.asarray(pd.isna(cells), dtype=bool) | np.asarray(cells == "", dtype=bool)
         if literal:
             text = str(var.na_value)
-            missing |= np.fromiter((str(v).strip() == text for v in cells), dtype=bool,
-                                   count=len(cells))
+            missing |= _per_unique(cells, lambda v: str(v).strip() == text, bool)
         return missing
     missing = np.array(raw.isna().to_numpy(dtype=bool))
     if literal and not isinstance(var.na_value, str):
         missing |= (raw == var.na_value).to_numpy(dtype=bool)
     return missing
+
+
+def _per_unique(cells: np.ndarray, fn, dtype) -> np.ndarray:
+    """``fn`` applied to each distinct cell once (uploads repeat ids and labels a lot)."""
+    codes, uniques = pd.factorize(cells, use_na_sentinel=False)
+    results = np.array([fn(u) for u in uniques], dtype=dtype)
+    return results[codes] if len(uniques) else np.zeros(len(cells), dtype=dtype)
 
 
 def convert_column(var: VarSchema, raw: pd.Series) -> Column:
@@ -160,8 +169,8 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
     kind = var.dtype
     if kind.startswith("str"):
         cells = raw.to_numpy(dtype=object)
-        values = np.array([str(v).strip() if ok else "" for v, ok in zip(cells, valid)],
-                          dtype=object)
+        values = _per_unique(cells, lambda v: "" if _is_blank(v) else str(v).strip(), object)
+        valid &= values != ""
         if kind != "str":
             width = int(kind[4:-1])
             bad = valid & (np.fromiter((len(v) for v in values), int, len(values)) > width)
@@ -206,9 +215,9 @@ def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
             numbers = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(
                 dtype=np.float64, na_value=np.nan)
     bad = valid & np.isnan(numbers)
-    if bad.any():   # a literal "nan" is a missing value, anything else is an error
+    if bad.any():   # blanks and a literal "nan" are missing values, anything else is an error
         text = raw[bad].astype(str).str.strip().str.lower()
-        really = text.isin(["nan", "na", "null", "none"]).to_numpy()
+        really = text.isin(["", "nan", "na", "null", "none"]).to_numpy()
         valid[np.flatnonzero(bad)[really]] = False
         bad = valid & np.isnan(numbers)
         if bad.any():
@@ -217,9 +226,10 @@ def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
 
 
 def _booleans(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
-    text = raw.astype(str).str.strip().str.lower()
-    truthy = text.isin(_TRUE).to_numpy()
-    falsy = text.isin(_FALSE).to_numpy()
+    text = _per_unique(raw.to_numpy(dtype=object), lambda v: str(v).strip().lower(), object)
+    truthy = np.isin(text, list(_TRUE))
+    falsy = np.isin(text, list(_FALSE))
+    valid &= text != ""
     bad = valid & ~truthy & ~falsy
     if bad.any():
         raise _fail(raw, bad, column, "is not true or false")

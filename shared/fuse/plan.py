@@ -79,7 +79,13 @@ def plan_dim(name: str, cache: CoordCache, keys: np.ndarray) -> DimPlan:
 
 def _plan_sorted(name: str, old: np.ndarray, keys: np.ndarray) -> DimPlan:
     n = len(old)
-    unique = np.unique(keys)
+    codes, first_seen = pd.factorize(keys)     # hashing, not sorting: keys repeat a lot
+    first_seen = np.asarray(first_seen, dtype=keys.dtype if keys.dtype != object else object)
+    order = np.argsort(first_seen, kind="stable")
+    unique = first_seen[order]
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[codes]
     if n:
         pos = np.searchsorted(old, unique)
         found = np.zeros(len(unique), dtype=bool)
@@ -89,7 +95,8 @@ def _plan_sorted(name: str, old: np.ndarray, keys: np.ndarray) -> DimPlan:
     else:
         new_values = unique
     if len(new_values) == 0:
-        return DimPlan(name, n, old, np.searchsorted(old, keys).astype(np.int64), new_values, n)
+        return DimPlan(name, n, old, np.searchsorted(old, unique).astype(np.int64)[codes],
+                       new_values, n)
     insert_at = np.searchsorted(old, new_values)
     if insert_at[0] >= n:
         merged = np.concatenate([old, new_values.astype(old.dtype) if n else new_values])
@@ -97,7 +104,7 @@ def _plan_sorted(name: str, old: np.ndarray, keys: np.ndarray) -> DimPlan:
     else:
         merged = np.insert(old, insert_at, new_values)
         old_to_new = np.arange(n) + np.searchsorted(new_values, old)
-    row_index = np.searchsorted(merged, keys).astype(np.int64)
+    row_index = np.searchsorted(merged, unique).astype(np.int64)[codes]
     return DimPlan(name, n, merged, row_index, new_values, int(insert_at[0]), old_to_new)
 
 
@@ -132,6 +139,8 @@ def plan_cells(dims: list[DimPlan], values: np.ndarray, valid: np.ndarray) -> Ce
         return Cells(tuple(np.zeros(0, dtype=np.int64) for _ in dims), values)
     shape = tuple(d.new_len for d in dims)
     flat = np.ravel_multi_index(index, shape)
+    if len(flat) < 2 or bool(np.all(flat[1:] > flat[:-1])):   # common: already one row per cell
+        return Cells(tuple(index), values)
     reverse = flat[::-1]
     _, first_in_reverse = np.unique(reverse, return_index=True)
     keep = len(flat) - 1 - first_in_reverse        # ascending cell order, last row wins

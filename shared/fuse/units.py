@@ -124,10 +124,7 @@ def cf_time_attrs(unit: DateTimeUnit) -> dict:
 def _is_missing(values: pd.Series) -> np.ndarray:
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
         cells = values.to_numpy(dtype=object)
-        return np.fromiter((v is None or v is pd.NA or v is pd.NaT
-                            or (isinstance(v, str) and not v.strip())
-                            or (isinstance(v, float) and v != v) for v in cells),
-                           dtype=bool, count=len(cells))
+        return np.asarray(pd.isna(cells), dtype=bool) | np.asarray(cells == "", dtype=bool)
     return np.array(values.isna().to_numpy(dtype=bool))
 
 
@@ -158,6 +155,10 @@ def parse_times(values: pd.Series, unit: DateTimeUnit) -> tuple[np.ndarray, np.n
         if is_number.any():
             ns[is_number] = np.round(numbers[is_number] * 1e9).astype(np.int64)
         text = values[present & ~is_number].astype(str).str.strip()
+        blank = (text == "").to_numpy(dtype=bool)
+        if blank.any():
+            missing[text.index.to_numpy()[blank]] = True
+            text = text[~blank]
         if len(text):
             ns_text, bad_text = _parse_text(text, unit)
             ns[text.index.to_numpy()] = ns_text
