@@ -4,11 +4,11 @@ Each lane runs in its own thread with its own backoff, so one endpoint whose sto
 never blocks another (DESIGN.md section 3, rule 3). The store is opened once and kept open;
 it is reopened only after a store error.
 
-A batch goes through: plan (read and count each item) -> claim -> parse and convert the batch as
-one table -> one merge -> complete each. When the batch as a whole has bad data, the lane parses
-and converts item by item instead, so a bad upload fails alone and the rest still merges. A crash at any
-point leaves items in accepted/ or active/, and the next start merges them again; the merge is
-an idempotent upsert, so that is safe (rule 4).
+A batch goes through: plan (read and count each item) -> parse and convert the batch as one
+table -> one merge -> complete each (done/). When the batch as a whole holds bad data, the lane
+parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
+A crash at any point leaves the items in accepted/, and the next start merges them again; the
+merge is an idempotent upsert, so that is safe (rule 4).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class LaneConfig:
 
 @dataclass
 class _Outcome:
-    """What became of a claimed batch: merged entries, entries to put back, the trouble seen."""
+    """What became of a batch: merged entries, entries left waiting for a retry, the trouble seen."""
 
     merged: list[Entry] = field(default_factory=list)
     release: list[Entry] = field(default_factory=list)
@@ -85,6 +85,7 @@ class Lane(threading.Thread):
         self.busy = False
         self._root: Any = None
         self._nodes: dict[str, Any] = {}
+        self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
         self._pool = ThreadPoolExecutor(QUEUE_MOVE_THREADS, thread_name_prefix=f"moves-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Lane(threading.Thread):
                 self._nodes = {}
                 log_event(log, "store_opened", endpoint=self.endpoint)
             except Exception as error:
-                # Nothing is claimed yet: the items simply wait. Logged once per attempt.
+                # The items simply wait in accepted/. Logged once per attempt.
                 delay = self._pause(error)
                 log_event(
                     log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
@@ -171,27 +172,30 @@ class Lane(threading.Thread):
 
     def _each(self, action: Callable[..., Any], *columns: Sequence[Any]) -> list[Any]:
         # Queue moves are fsync-bound; in parallel they overlap (fsync releases the GIL). Moves of
-        # different items are independent, and the merge never starts before all claims are done.
+        # different items are independent, and they only start once the batch's merge is done.
         if len(columns[0]) == 1:
             return [action(*row) for row in zip(*columns)]
         return list(self._pool.map(action, *columns))
 
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: list[Entry]) -> None:
-        claimed_items = self._each(self.queue.claim, [entry.item for entry in batch])
-        claimed = [replace(entry, item=item) for entry, item in zip(batch, claimed_items)]
-        batch_id = claimed[0].item.sidecar.id
+        # Items are merged straight from accepted/ (no claim into active/): a claim costs as many
+        # fsyncs as the completion, and buys nothing here; a worker that dies mid-batch leaves
+        # the items where they were, and the next one merges them again (idempotent upsert).
+        batch_id = batch[0].item.sidecar.id
         started = time.perf_counter()
-        outcome = self._merge_whole(claimed)
+        outcome = self._merge_whole(batch)
         if outcome is None:
-            outcome = self._merge_item_by_item(claimed)
+            outcome = self._merge_item_by_item(batch)
         seconds = time.perf_counter() - started
 
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
-            self._each(lambda entry: self.queue.complete(entry.item, rows=entry.rows, batch=batch_id),
-                       outcome.merged)
+            self._each(
+                lambda entry: self.queue.complete(self._counted(entry), rows=entry.rows, batch=batch_id),
+                outcome.merged,
+            )
             for entry in outcome.merged:
                 self.metrics.merged.labels(self.endpoint).inc()
                 log_event(
@@ -205,23 +209,23 @@ class Lane(threading.Thread):
         if outcome.trouble is not None:
             self._put_back(outcome)
 
-    def _merge_whole(self, claimed: list[Entry]) -> _Outcome | None:
+    def _merge_whole(self, batch: list[Entry]) -> _Outcome | None:
         """Parse and convert the batch as one table; None when bad data needs the item-by-item path."""
-        if len(claimed) == 1:
+        if len(batch) == 1:
             return None
         try:
-            node = self._node(claimed[0].item.sidecar.node_path)
-            prepared = node.prepare(batch_table(claimed))
+            node = self._node(batch[0].item.sidecar.node_path)
+            prepared = node.prepare(batch_table(batch))
         except Exception as error:
             if classify(error) is Verdict.TRANSIENT:
-                return _Outcome(release=claimed, trouble=error, trouble_traceback=tb.format_exc())
+                return _Outcome(release=batch, trouble=error, trouble_traceback=tb.format_exc())
             return None  # bad data somewhere (or a surprise): find out which item, one by one
-        return self._merge(claimed, [prepared], rest=[], trouble=None, trace="")
+        return self._merge(batch, [prepared], rest=[], trouble=None, trace="")
 
-    def _merge_item_by_item(self, claimed: list[Entry]) -> _Outcome:
+    def _merge_item_by_item(self, batch: list[Entry]) -> _Outcome:
         good: list[Entry] = []
         prepared: list[Any] = []
-        for position, entry in enumerate(claimed):
+        for position, entry in enumerate(batch):
             try:
                 table = entry.table if entry.table is not None else read_table(entry.payload, entry.item.sidecar.format)
                 entry.rows = len(table)
@@ -235,7 +239,7 @@ class Lane(threading.Thread):
                 continue
             # Transient or retryable trouble: this item and everything after it go back, in
             # order; the items before it still merge now.
-            return self._merge(good, prepared, rest=claimed[position:], trouble=error, trace=trace)
+            return self._merge(good, prepared, rest=batch[position:], trouble=error, trace=trace)
         return self._merge(good, prepared, rest=[], trouble=None, trace="")
 
     def _merge(
@@ -257,13 +261,20 @@ class Lane(threading.Thread):
             return _Outcome(release=entries + rest, trouble=error, trouble_traceback=trace)
         return _Outcome(merged=entries, release=rest, trouble=trouble, trouble_traceback=trace)
 
-    @staticmethod
-    def _attempts(entry: Entry) -> int:
-        return entry.item.sidecar.attempts
+    def _attempts(self, entry: Entry) -> int:
+        """Attempts before this one: the sidecar's count plus this process's retries."""
+        return entry.item.sidecar.attempts + self._tries.get(entry.item.sidecar.id, 0)
+
+    def _counted(self, entry: Entry) -> Any:
+        # The queue adds this attempt when it moves the item; hand it the earlier ones too.
+        tries = self._tries.pop(entry.item.sidecar.id, 0)
+        if not tries:
+            return entry.item
+        return replace(entry.item, sidecar=entry.item.sidecar.updated(attempts=entry.item.sidecar.attempts + tries))
 
     def _fail(self, entry: Entry, error: BaseException, trace: str) -> None:
-        attempts = entry.item.sidecar.attempts + 1
-        self.queue.fail(entry.item, one_line(error), trace)
+        attempts = self._attempts(entry) + 1
+        self.queue.fail(self._counted(entry), one_line(error), trace)
         self.metrics.failed.labels(self.endpoint).inc()
         log_event(
             log, "failed", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
@@ -276,12 +287,13 @@ class Lane(threading.Thread):
         if classify(error) is not Verdict.PERMANENT:
             self._forget_store()
         delay = self._pause(error)
-        released = self._each(self.queue.release, [entry.item for entry in outcome.release])
-        for item in released:
+        for entry in outcome.release:  # they stay in accepted/, in their place
+            upload_id = entry.item.sidecar.id
+            self._tries[upload_id] = self._tries.get(upload_id, 0) + 1
             self.metrics.retried.labels(self.endpoint).inc()
             log_event(
-                log, "retrying", logging.WARNING, id=item.sidecar.id, endpoint=self.endpoint,
-                attempt=item.sidecar.attempts, retry_in=f"{delay:.1f}s", kind=classify(error).value,
+                log, "retrying", logging.WARNING, id=upload_id, endpoint=self.endpoint,
+                attempt=self._attempts(entry), retry_in=f"{delay:.1f}s", kind=classify(error).value,
                 error=one_line(error),
             )
         if classify(error) is Verdict.UNEXPECTED:
