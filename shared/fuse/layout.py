@@ -24,10 +24,10 @@ def storage_dtype(var: VarSchema) -> Any:
     """The zarr dtype of a variable's array."""
     if var.is_time or var.dtype.startswith("datetime64"):
         return np.dtype("int64")
-    if var.dtype == "str":
+    if var.dtype.startswith("str"):
+        # str[n] too: zarr's fixed-length UTF-32 has no v3 specification yet; the length
+        # limit is enforced when uploads are converted
         return str
-    if var.dtype.startswith("str["):
-        return np.dtype(f"<U{var.dtype[4:-1]}")
     return np.dtype(var.dtype)
 
 
@@ -42,8 +42,10 @@ def fill_value(var: VarSchema) -> Any:
         return np.nan if var.na_value in (None, "nan") else dtype.type(var.na_value)
     if dtype.kind == "b":
         return False
-    if isinstance(var, CoordSchema) and var.composed:
-        return INT_FILL
+    if isinstance(var, CoordSchema):
+        # a coordinate value is never missing, so the fill must be a value no upload uses:
+        # it marks the unwritten tail of an interrupted coordinate write (journal.py)
+        return np.iinfo(dtype).max if dtype.kind == "u" else np.iinfo(dtype).min
     if var.na_value == "max_int":
         return np.iinfo(dtype).max
     if var.na_value == "min_int":
@@ -54,6 +56,8 @@ def fill_value(var: VarSchema) -> Any:
 def is_fill(values: np.ndarray, var: VarSchema) -> np.ndarray:
     """Where a coordinate array holds its fill value (a coordinate value is never missing)."""
     fill = fill_value(var)
+    if values.dtype.kind == "b":
+        return np.zeros(len(values), dtype=bool)
     if isinstance(fill, float) and np.isnan(fill):
         return np.isnan(values.astype(float))
     return values == fill

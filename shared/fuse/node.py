@@ -7,6 +7,7 @@ a failed write the node re-reads the store (and repairs it) before the next merg
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
+from zarr.core.sync import sync
 
 from . import journal, layout, writes
 from .convert import PreparedTable, prepare_table
@@ -56,6 +58,14 @@ class _Store:
         self.schema, self.location, self.zarr_store = schema, location, store
         self.nodes: dict[str, Node] = {}
 
+    def close(self) -> None:
+        fs = getattr(self.zarr_store, "fs", None)
+        client = getattr(fs, "_s3", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                sync(client.close())
+            fs._s3 = None
+
     def node(self, path: str) -> "Node":
         if path not in self.nodes:
             self.nodes[path] = Node(self, path)
@@ -75,6 +85,16 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.path or '/'!r} of {self._store.location.describe()}>"
+
+    def close(self) -> None:
+        """Release the store's connections (all nodes of this store); optional."""
+        self._store.close()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __getitem__(self, path: str) -> "Node":
         node = self
@@ -157,7 +177,7 @@ class Node:
         for name, coord in self.schema.coords.items():
             if coord.step_limits == "no_new" and len(self._coords[name].values):
                 self._check_no_new(plan_dim(name, self._coords[name], prepared.keys[name]),
-                                   prepared, table)
+                                   prepared, table.reset_index(drop=True))
         return prepared
 
     def _check_no_new(self, dim: DimPlan, prepared: PreparedTable,
@@ -167,7 +187,13 @@ class Node:
         at = int(np.argmax(dim.new_rows()))
         coord = self.schema.coords[dim.name]
         column = ", ".join(self.schema.vars[c].df_col for c in coord.composed) or coord.df_col
-        value = table[coord.df_col].iloc[at] if table is not None and not coord.composed else dim.row_index[at]
+        if table is not None:
+            cols = [self.schema.vars[c].df_col for c in coord.composed] or [coord.df_col]
+            value = tuple(table[c].iloc[at] for c in cols) if coord.composed else table[cols[0]].iloc[at]
+        elif coord.composed:
+            value = tuple(prepared.columns[c].values[at] for c in coord.composed)
+        else:
+            value = prepared.keys[dim.name][at]
         row = int(prepared.rows()[at])
         raise DataError(f"row {row}, column {column}: {value!r} is a new value of coordinate "
                         f"{dim.name!r}, which takes no new values (step_limits: no_new)",
