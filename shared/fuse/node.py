@@ -116,11 +116,8 @@ class Node:
         layout.check_compatible(self._store.schema.source, self.schema,
                                 attrs.get("__structure__"), self._arrays)
         wanted = layout.group_attrs(self.schema)
-        fresh = "__structure__" not in attrs
-        self._empty = fresh or bool(attrs.get("__empty__"))
-        if fresh:
-            wanted["__empty__"] = True
-        elif attrs.get("__empty__"):
+        self._empty = "__structure__" not in attrs or bool(attrs.get("__empty__"))
+        if self._empty:
             wanted["__empty__"] = True
         if any(attrs.get(k) != v for k, v in wanted.items()):
             group.attrs.put({**attrs, **wanted})     # one metadata write, not one per key

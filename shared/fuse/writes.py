@@ -19,11 +19,14 @@ from .plan import Cells
 
 
 def run_all(operations: list[Awaitable]) -> None:
-    """Run the operations of one phase concurrently; the first failure is raised."""
+    """Run the operations of one phase concurrently; when all have ended, raise the first failure
+    (so no write of a failed merge is still running when the node repairs itself)."""
     if operations:
-        async def gather() -> None:
-            await asyncio.gather(*operations)
-        sync(gather())
+        async def gather() -> list:
+            return await asyncio.gather(*operations, return_exceptions=True)
+        for outcome in sync(gather()):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 async def grow_and_write(arr: zarr.Array, shape: tuple[int, ...],
