@@ -60,6 +60,7 @@ compose() {
 cleanup() {
     local status=$?
     set +e
+    cd "$REPO" || exit "$status"
     if [ "$status" -ne 0 ]; then
         [ -n "$FAILED" ] || echo "CONTAINER CHECK FAILED in step '$STEP' (exit $status)" >&2
         if [ -n "$STACK_UP" ]; then
@@ -215,7 +216,7 @@ read_back() {
 step "read back (plain xarray over S3: the samples' values are in the stores)"
 read_back samples || fail "the stores read back do not hold the sample values"
 
-step "worker restart ($RESTART_UPLOADS uploads, the worker container restarted mid-stream)"
+step "worker restart ($RESTART_UPLOADS uploads; the worker container restarted, then killed, mid-stream)"
 RESTART_IDS=()
 for i in $(seq 1 "$RESTART_UPLOADS"); do
     printf 'timestamp,tree_id,sap_flow,stem_diameter_um,stem_temperature,battery\n2027-01-01 %02d:%02d:00,ci-restart,%d,250000,10.0,3.7\n' \
@@ -224,13 +225,18 @@ for i in $(seq 1 "$RESTART_UPLOADS"); do
         -o "$WORK/answer.json" -w '%{http_code}' "$GATEWAY/api/v1/tree") || fail "curl POST upload $i"
     [ "$code" = 202 ] || fail "upload $i answered $code: $(head -c 500 "$WORK/answer.json")"
     RESTART_IDS+=("$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")")
-    if [ "$i" -eq $((RESTART_UPLOADS / 3)) ]; then
-        compose restart -t 2 worker >"$WORK/restart.log" 2>&1 &
+    if [ "$i" -eq $((RESTART_UPLOADS / 3)) ]; then  # a graceful restart (SIGTERM)
+        compose restart -t 10 worker >"$WORK/restart.log" 2>&1 &
+        restart_pid=$!
+    fi
+    if [ "$i" -eq $((2 * RESTART_UPLOADS / 3)) ]; then  # and a hard one (SIGKILL, then start)
+        wait "$restart_pid" || { cat "$WORK/restart.log" >&2; fail "docker-compose restart worker"; }
+        { compose kill -s KILL worker && compose start worker; } >"$WORK/restart.log" 2>&1 &
         restart_pid=$!
     fi
 done
-wait "$restart_pid" || { cat "$WORK/restart.log" >&2; fail "docker-compose restart worker"; }
-echo "worker restarted; $RESTART_UPLOADS uploads accepted"
+wait "$restart_pid" || { cat "$WORK/restart.log" >&2; fail "docker-compose kill -s KILL worker, then start"; }
+echo "worker restarted twice (SIGTERM, then SIGKILL) while $RESTART_UPLOADS uploads came in"
 "$PY" .ci/container_check.py wait "$GATEWAY" "$AUTH" 240 "${RESTART_IDS[@]}" || fail "uploads were not merged after the worker restart"
 read_back restart "$RESTART_UPLOADS" || fail "rows were lost across the worker restart"
 
@@ -238,6 +244,7 @@ step "schemathesis (live $GATEWAY/openapi.json, valid credentials)"
 ST=("$TOOLS/bin/schemathesis" run "$GATEWAY/openapi.json" --auth "$AUTH" --max-examples 15 --seed 20261124
     --request-timeout 20 --wait-for-schema 30 --no-color --warnings off)
 # Valid requests: no 5xx, and status, content type, headers and body all as the spec says.
+cd "$WORK"  # schemathesis keeps a cache folder in the working directory
 timeout 600 "${ST[@]}" --mode positive \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     >"$WORK/schemathesis-positive.log" 2>&1 \
@@ -247,5 +254,6 @@ tail -4 "$WORK/schemathesis-positive.log"
 timeout 600 "${ST[@]}" --mode negative --checks not_a_server_error >"$WORK/schemathesis-negative.log" 2>&1 \
     || { tail -60 "$WORK/schemathesis-negative.log" >&2; fail "schemathesis (invalid requests): a 5xx answer"; }
 tail -4 "$WORK/schemathesis-negative.log"
+cd "$REPO"
 
 step "done"
