@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import socket
 import socketserver
 import threading
 
 
 class CountingProxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, port: int = 0) -> None:
         self.requests: list[tuple[str, str]] = []     # (method, path), in arrival order
         self._lock = threading.Lock()
+        self._connections: set = set()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -19,6 +21,11 @@ class CountingProxy:
 
             def log_message(self, *args) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._connections.add(self.connection)
 
             def forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -44,7 +51,7 @@ class CountingProxy:
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -56,5 +63,13 @@ class CountingProxy:
             return list(self.requests[start:])
 
     def stop(self) -> None:
+        """Stop listening and cut open keep-alive connections, like a server that went away."""
         self.server.shutdown()
         self.server.server_close()
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()

@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 from conftest import S3_KEY, S3_SECRET, free_port
+from counting_proxy import CountingProxy
 from fuse_helpers import one_d_schema, seeded_1d, stored, table
 from shared.fuse import SchemaError, StoreError, open_store
 from shared.fuse.store import resolve_location
@@ -114,3 +115,22 @@ def test_an_unknown_child_node_is_a_schema_error(local):
     node = open_store(one_d_schema(local.attrs()), environ=local.environ)
     with pytest.raises(SchemaError, match="has no child 'nope'"):
         node["nope"]
+
+
+@pytest.mark.s3
+def test_an_endpoint_lost_mid_life_is_a_store_error_and_the_node_works_again_after(moto_server):
+    moto_server.make_bucket("flaky-bucket")
+    proxy = CountingProxy(moto_server.port)
+    port = int(proxy.url.rsplit(":", 1)[1])
+    environ = {"S3_ACCESS_KEY": S3_KEY, "S3_SECRET_KEY": S3_SECRET, "S3_ENDPOINT_URL": proxy.url}
+    node = open_store(one_d_schema({"store_path": "flaky-bucket/s.zarr"}), environ=environ)
+    node.update(table([(1, 10)], ["t", "v"]))
+    proxy.stop()
+    with pytest.raises(StoreError, match=rf"s3://flaky-bucket/s.zarr at http://127.0.0.1:{port}"):
+        node.update(table([(0, 9), (2, 12)], ["t", "v"]))
+    proxy = CountingProxy(moto_server.port, port=port)
+    try:
+        node.update(table([(0, 9), (2, 12)], ["t", "v"]))
+        assert stored(node, "t").tolist() == [0, 1, 2] and stored(node, "v").tolist() == [9, 10, 12]
+    finally:
+        proxy.stop()
