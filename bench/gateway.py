@@ -61,11 +61,10 @@ class Server:
         self.port = free_port()
         home = workdir / f"server-{kind}"  # not named like a package: cwd is on sys.path
         queue_dir = home / "queue"
-        env = {
-            **os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", "QUEUE_DIR": str(queue_dir),
+        env = {  # PROMETHEUS_MULTIPROC_DIR: left to gunicorn_conf.py, as in production
+            **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}, "PORT": str(self.port), "HOST": "127.0.0.1", "QUEUE_DIR": str(queue_dir),
             "BARE_QUEUE_DIR": str(queue_dir), "BASIC_AUTH_USERS_JSON": '{"test": "test"}',
             "MIN_FREE_BYTES": "0", "QUEUE_MAX_ITEMS": str(10**9),
-            "PROMETHEUS_MULTIPROC_DIR": str(home / "metrics"),
         }
         if kind == "gateway":
             command = [sys.executable, "-m", "gateway"]

@@ -497,8 +497,7 @@ class Queue:
         _ensure_dir(folder)
         tmp_payload, tmp_sidecar = self.tmp / sidecar.payload_name, self.tmp / sidecar.sidecar_name
         try:
-            _write_synced(tmp_payload, payload)
-            _write_synced(tmp_sidecar, sidecar.to_json().encode())
+            _write_synced(tmp_payload, payload, tmp_sidecar, sidecar.to_json().encode())
             os.replace(tmp_payload, folder / sidecar.payload_name)
             os.replace(tmp_sidecar, folder / sidecar.sidecar_name)  # the commit point
             _fsync_dir(folder)
@@ -584,15 +583,24 @@ def _check_endpoint(name: str) -> None:
         raise ValueError(f"bad endpoint name {name!r}")
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write_synced(*paths_and_data: Any) -> None:
+    """Write each (path, data) pair, then fsync each file.
+
+    All writes come before the first fsync: on journalling filesystems the first fsync's commit
+    usually carries the other files' blocks too, so the later fsyncs find little left to do.
+    """
+    fds: list[int] = []
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        for path, data in zip(paths_and_data[::2], paths_and_data[1::2]):
+            fds.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fds[-1], view):]
+        for fd in fds:
+            os.fsync(fd)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:
