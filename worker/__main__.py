@@ -39,6 +39,15 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
     )
 
 
+def lower_priority(environ: Mapping[str, str]) -> None:
+    """Merging is background work: on a machine shared with the gateway, the gateway's requests
+    come first (the worker catches up; loggers cannot wait). WORKER_NICE=0 turns this off."""
+    try:
+        os.nice(max(0, int(environ.get("WORKER_NICE", "10"))))
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
     try:
@@ -48,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SchemaError) as error:
         print(f"zarr-ingress worker: {error}", file=sys.stderr)
         return 2
+
+    lower_priority(environ)
 
     def stop(signum: int, _frame: object) -> None:
         worker.request_stop(signal.Signals(signum).name)
