@@ -75,12 +75,13 @@ class Server:
         self.log = open(home / "server.log", "wb")
         self.process = subprocess.Popen(command, cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if post(self.port) == 202:
                     return
             except OSError:
                 time.sleep(0.2)
+        self.stop()
         raise RuntimeError(f"{kind} did not start; see {home / 'server.log'}")
 
     def stop(self) -> None:

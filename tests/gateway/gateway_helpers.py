@@ -61,6 +61,13 @@ class Gunicorn:
                 [sys.executable, "-m", "gateway"], cwd=workdir, env=environ, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()  # never leave a gateway running behind a failed test
+            raise
+
+    def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -70,7 +77,6 @@ class Gunicorn:
                     return
             except requests.RequestException:  # not listening yet, or workers still booting
                 time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"gateway did not start: {self.log.read_text()}")
 
     def kill_all(self) -> None:
