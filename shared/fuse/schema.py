@@ -216,6 +216,9 @@ class _Loader:
                  for name, spec in raw_vars.items()}
         coords = {name: self.variable(name, spec, where + ["COORDS", name], COORD_KEYS)
                   for name, spec in raw_coords.items()}
+        for name in vars_:
+            if name in coords:
+                raise self.fail(where + ["VARS", name], "is also a coordinate (COORDS/" + name + ")")
         for name, var in vars_.items():      # coordinates named only in a coords list
             for dim in var.coords:
                 if dim not in coords:

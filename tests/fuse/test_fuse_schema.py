@@ -103,6 +103,7 @@ def test_a_mapping_loads_like_a_file():
      r"VARS/t/range/interval: undefined unit"),
     ("VARS: {v: {coords: [w]}, w: {coords: [x]}}", r"VARS/v/coords: 'w' is a variable"),
     ("child: 3", r"child: unknown key"),
+    ("COORDS: {t: {}}\nVARS: {t: {coords: [t]}}", r"VARS/t: is also a coordinate"),
 ])
 def test_an_invalid_schema_is_refused_naming_file_and_key(tmp_path, snippet, message):
     with pytest.raises(SchemaError, match=message):

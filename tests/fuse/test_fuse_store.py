@@ -50,6 +50,9 @@ def test_a_store_on_s3_through_zf_aliases_and_store_url(moto_server):
     node = open_store(one_d_schema({"STORE_URL": "s3://alias-bucket/deep/s.zarr"}), environ=environ)
     node.update(table([(1, 2)], ["t", "v"]))
     assert stored(node, "v").tolist() == [2]
+    config = node._store.zarr_store.fs._s3.meta.config      # what Ceph needs (SCHEMA.md section 3)
+    assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"
 
 
 def test_a_missing_credential_is_a_store_error_naming_it(tmp_path):
