@@ -164,19 +164,22 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
         valid = ~missing
         values = np.where(valid, ticks, INT_FILL)
         return Column(values, valid)
-    missing = _missing(raw, var)
-    valid = ~missing
     kind = var.dtype
-    if kind.startswith("str"):
+    if kind.startswith("str"):     # one pass over distinct cells finds blanks and strips
         cells = raw.to_numpy(dtype=object)
         values = _per_unique(cells, lambda v: "" if _is_blank(v) else str(v).strip(), object)
-        valid &= values != ""
+        valid = values != ""
+        if var.na_value not in (None, "nan", "max_int", "min_int"):
+            valid &= values != str(var.na_value)
         if kind != "str":
             width = int(kind[4:-1])
             bad = valid & (np.fromiter((len(v) for v in values), int, len(values)) > width)
             if bad.any():
                 raise _fail(raw, bad, column, f"is longer than {width} characters")
-    elif kind == "bool":
+        _check_range(var, raw, values, valid, column)
+        return Column(values, valid)
+    valid = ~_missing(raw, var)
+    if kind == "bool":
         values = _booleans(raw, valid, column)
     elif kind.startswith("complex"):
         values = np.zeros(len(raw), dtype=kind)

@@ -21,7 +21,7 @@ from zarr.core.sync import sync
 from . import journal, layout, writes
 from .convert import PreparedTable, prepare_table
 from .errors import DataError, SchemaError
-from .plan import Cells, CoordCache, DimPlan, plan_cells, plan_dim
+from .plan import CellOrder, Cells, CoordCache, DimPlan, cell_order, plan_cells, plan_dim
 from .schema import Schema, load_schema, normalize_path
 from .store import Location, open_zarr_store, resolve_location, store_errors
 
@@ -271,6 +271,7 @@ class Node:
     def _plan_cells(self, table: PreparedTable, dims: dict[str, DimPlan]) -> dict[str, Cells]:
         components = self.schema.components()
         out = {}
+        shared: dict[tuple[str, ...], CellOrder] = {}   # columns without gaps share their order
         for name, var in self.schema.vars.items():
             column = table.columns.get(name)
             if column is None:
@@ -278,7 +279,13 @@ class Node:
             valid = column.valid
             if name in components:      # a key's components never change: write new keys only
                 valid = valid & dims[var.coords[0]].new_rows()
-            cells = plan_cells([dims[d] for d in var.coords], column.values, valid)
+            var_dims = [dims[d] for d in var.coords]
+            order = None
+            if valid.all():
+                if var.coords not in shared:
+                    shared[var.coords] = cell_order(var_dims, valid)
+                order = shared[var.coords]
+            cells = plan_cells(var_dims, column.values, valid, order)
             if len(cells):
                 out[name] = cells
         return out

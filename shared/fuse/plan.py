@@ -110,7 +110,9 @@ def _plan_sorted(name: str, old: np.ndarray, keys: np.ndarray) -> DimPlan:
 
 @dataclass
 class Cells:
-    """Cells of one variable to write: positions per dimension (in merged coordinates), values."""
+    """Cells of one variable to write: positions per dimension (in merged coordinates), values.
+
+    Always in ascending cell order (C order of the merged shape), one entry per cell."""
     index: tuple[np.ndarray, ...]
     values: np.ndarray
 
@@ -131,17 +133,30 @@ class Cells:
         return Cells(tuple(i[mask] for i in self.index), self.values[mask])
 
 
-def plan_cells(dims: list[DimPlan], values: np.ndarray, valid: np.ndarray) -> Cells:
+@dataclass
+class CellOrder:
+    """Which rows write which cells: shared by variables with the same dims and missing cells."""
+    index: tuple[np.ndarray, ...]
+    rows: np.ndarray | None        # rows to take, in cell order; None: every row, as they are
+
+
+def cell_order(dims: list[DimPlan], valid: np.ndarray) -> CellOrder:
     """One write per cell; among rows naming the same cell the last one with a value wins."""
-    index = [d.row_index[valid] for d in dims]
-    values = values[valid]
-    if len(values) == 0:
-        return Cells(tuple(np.zeros(0, dtype=np.int64) for _ in dims), values)
-    shape = tuple(d.new_len for d in dims)
-    flat = np.ravel_multi_index(index, shape)
-    if len(flat) < 2 or bool(np.all(flat[1:] > flat[:-1])):   # common: already one row per cell
-        return Cells(tuple(index), values)
-    reverse = flat[::-1]
-    _, first_in_reverse = np.unique(reverse, return_index=True)
-    keep = len(flat) - 1 - first_in_reverse        # ascending cell order, last row wins
-    return Cells(tuple(i[keep] for i in index), values[keep])
+    rows = np.flatnonzero(valid) if not valid.all() else None
+    index = [d.row_index if rows is None else d.row_index[rows] for d in dims]
+    if len(index[0]) < 2:
+        return CellOrder(tuple(index), rows)
+    flat = np.ravel_multi_index(index, tuple(d.new_len for d in dims))
+    if bool(np.all(flat[1:] > flat[:-1])):          # common: already one row per cell, in order
+        return CellOrder(tuple(index), rows)
+    _, first_in_reverse = np.unique(flat[::-1], return_index=True)
+    keep = len(flat) - 1 - first_in_reverse          # ascending cell order, last row wins
+    taken = keep if rows is None else rows[keep]
+    return CellOrder(tuple(i[keep] for i in index), taken)
+
+
+def plan_cells(dims: list[DimPlan], values: np.ndarray, valid: np.ndarray,
+               order: CellOrder | None = None) -> Cells:
+    """The cells one variable's column writes (``order`` from ``cell_order`` if already known)."""
+    order = order or cell_order(dims, valid)
+    return Cells(order.index, values if order.rows is None else values[order.rows])

@@ -47,14 +47,16 @@ async def write_cells(target, cells: Cells) -> None:
     bounds = cells.bounds()
     box = tuple(slice(lo, hi) for lo, hi in bounds)
     size = int(np.prod([hi - lo for lo, hi in bounds]))
-    local = tuple(ix - lo for ix, (lo, _) in zip(cells.index, bounds))
-    if size == len(cells):
-        block = np.empty(tuple(hi - lo for lo, hi in bounds), dtype=target.dtype)
-    elif len(cells) * 4 >= size:
+    if size == len(cells):     # cells come in ascending order: the box in C order
+        block = np.ascontiguousarray(cells.values, dtype=target.dtype).reshape(
+            tuple(hi - lo for lo, hi in bounds))
+        await target.setitem(box, block)
+        return
+    if len(cells) * 4 >= size:
         block = np.asarray(await target.getitem(box))
     else:
         indexer = CoordinateIndexer(cells.index, target.shape, target.metadata.chunk_grid)
         await target._set_selection(indexer, cells.values, prototype=default_buffer_prototype())
         return
-    block[local] = cells.values
+    block[tuple(ix - lo for ix, (lo, _) in zip(cells.index, bounds))] = cells.values
     await target.setitem(box, block)
