@@ -102,3 +102,14 @@ def test_read_df_gives_one_row_per_cell_with_components(local):
     assert len(df) == 4
     row = df[(df.lat == 51.0) & (df.time == pd.Timestamp("2026-11-03 08:10"))].iloc[0]
     assert row.wind == 2 and row.temperature == pytest.approx(0.0)
+
+
+def test_a_node_path_works_at_once_or_one_level_at_a_time(local):
+    schema = {"ATTRS": local.attrs(),
+              "north site": {"probe 1.a": {"VARS": {"level": {"coords": "t", "unit": "m"}}}}}
+    root = open_store(schema, environ=local.environ)
+    deep = root["north site/probe 1.a"]
+    assert root["north site"]["probe 1.a"] is deep and root["/north site/probe 1.a/"] is deep
+    deep.update(table([(1.0, 2.5)], ["t", "level"]))
+    ds = xr.open_zarr(str(local.local_path()), group="north site/probe 1.a", consolidated=False)
+    assert ds.level.values.tolist() == [2.5] and ds.level.attrs["units"] == "meter"
