@@ -61,17 +61,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from shared.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
+from shared.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
+    FORMATS, ID_PATTERN, SIDECAR_SUFFIX, Sidecar, format_id, id_time, now_rfc3339,
+)
 
 log = logging.getLogger("zarr_ingress.queue")
 
@@ -80,9 +84,6 @@ STATES = (ACCEPTED, ACTIVE, DONE, FAILED)
 WAITING = (ACCEPTED, ACTIVE)  # not yet done or failed: what depth() counts
 _TIE_RANK = {ACCEPTED: 0, ACTIVE: 1, FAILED: 2, DONE: 3}
 
-FORMATS = ("csv", "json")
-SIDECAR_SUFFIX = ".meta.json"
-ID_PATTERN = re.compile(r"\d{8}T\d{6}_\d{9}Z")
 _PAYLOAD_NAME = re.compile(r"(\d{8}T\d{6}_\d{9}Z)\.(csv|json)")
 _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -93,90 +94,6 @@ _LOCK_STRIPES = 256
 
 class QueueError(Exception):
     """A queue operation that cannot be done as asked (wrong state, unknown id)."""
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def id_time(upload_id: str) -> datetime:
-    """The acceptance time encoded in an upload id (UTC)."""
-    stamp, nanos = upload_id.rstrip("Z").split("_")
-    base = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
-    return base + timedelta(microseconds=int(nanos) // 1000)
-
-
-def format_id(nanoseconds: int) -> str:
-    seconds, nanos = divmod(nanoseconds, 1_000_000_000)
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"_{nanos:09d}Z"
-
-
-@dataclass
-class Sidecar:
-    """The metadata of one upload, stored as JSON beside its payload. Never holds a password."""
-
-    id: str
-    endpoint: str
-    format: str  # "csv" | "json"; also the payload's file extension
-    size: int
-    sha256: str
-    received_at: str  # RFC 3339 UTC
-    node_path: str = ""  # "" is the root node
-    schema_path: str | None = None
-    content_type: str | None = None
-    filename: str | None = None  # multipart only
-    username: str | None = None
-    remote_addr: str | None = None
-    idempotency_key: str | None = None
-    revision: int = 0  # + 1 at every state change; the highest copy wins after a crash
-    attempts: int = 0
-    claimed_at: str | None = None
-    merged_at: str | None = None
-    rows: int | None = None
-    batch: str | None = None
-    error: str | None = None
-    traceback: str | None = None
-    failed_at: str | None = None
-    retried_at: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields this version does not know
-    # True when enqueue() answered a repeated Idempotency-Key with the original; not stored.
-    replayed: bool = field(default=False, compare=False)
-
-    @property
-    def payload_name(self) -> str:
-        return f"{self.id}.{self.format}"
-
-    @property
-    def sidecar_name(self) -> str:
-        return self.payload_name + SIDECAR_SUFFIX
-
-    def to_json(self) -> str:
-        # Shallow on purpose: every field is a plain value, and asdict() costs ~0.5 ms per upload.
-        record = {name: getattr(self, name) for name in _SIDECAR_FIELDS}
-        return json.dumps({**self.extra, **record}, ensure_ascii=False)  # C encoder: no indent
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Sidecar:
-        record = json.loads(text)
-        if not isinstance(record, dict):
-            raise ValueError("a sidecar is a JSON object")
-        known = {f.name for f in fields(cls)} - {"extra", "replayed"}
-        values = {k: v for k, v in record.items() if k in known}
-        values["extra"] = {k: v for k, v in record.items() if k not in known}
-        sidecar = cls(**values)
-        if not ID_PATTERN.fullmatch(str(sidecar.id)) or sidecar.format not in FORMATS:
-            raise ValueError(f"sidecar has a bad id {sidecar.id!r} or format {sidecar.format!r}")
-        return sidecar
-
-    def updated(self, **changes: Any) -> Sidecar:
-        """A copy with `changes` applied; names this class does not know go to `extra`."""
-        known = {f.name for f in fields(self)} - {"extra", "replayed"}
-        extra = dict(self.extra)
-        extra.update({k: v for k, v in changes.items() if k not in known})
-        return replace(self, extra=extra, replayed=False, **{k: v for k, v in changes.items() if k in known})
-
-
-_SIDECAR_FIELDS = tuple(f.name for f in fields(Sidecar) if f.name not in ("extra", "replayed"))
 
 
 @dataclass(frozen=True)
@@ -210,7 +127,7 @@ class Queue:
         self.idempotency = self.root / "idempotency"
         self._counter = self.root / "ids.counter"
         for folder in (self.tmp, *(self.root / s for s in STATES), self.orphans, self.idempotency / "locks"):
-            _ensure_dir(folder)
+            ensure_dir(folder)
         self._depth_value = 0
         self._depth_until = 0.0
 
@@ -239,7 +156,7 @@ class Queue:
                 original.replayed = True
                 return original
             sidecar = self._publish(endpoint, payload, fields)
-            _ensure_dir(index.parent)
+            ensure_dir(index.parent)
             self._write_published(index, sidecar.to_json().encode())
             return sidecar
 
@@ -293,7 +210,7 @@ class Queue:
         for state in WAITING:
             for endpoint in self._endpoints(state):
                 count, oldest = result.get(endpoint, (0, None))
-                for name in _listdir(self.root / state / endpoint):
+                for name in listdir(self.root / state / endpoint):
                     if name.endswith(SIDECAR_SUFFIX):
                         count += 1
                         upload_id = name.split(".", 1)[0]
@@ -319,7 +236,7 @@ class Queue:
         candidates: list[tuple[str, str, str]] = []
         for name in endpoints:
             _check_endpoint(name)
-            names = set(_listdir(self.root / state / name))
+            names = set(listdir(self.root / state / name))
             for entry in names:
                 if entry.endswith(SIDECAR_SUFFIX) and entry[: -len(SIDECAR_SUFFIX)] in names:
                     candidates.append((entry, name, entry[: -len(SIDECAR_SUFFIX)]))
@@ -343,7 +260,7 @@ class Queue:
         """{state: {endpoint: items}} from directory listings, for `queue status`."""
         return {
             state: {
-                endpoint: sum(1 for n in _listdir(self.root / state / endpoint) if n.endswith(SIDECAR_SUFFIX))
+                endpoint: sum(1 for n in listdir(self.root / state / endpoint) if n.endswith(SIDECAR_SUFFIX))
                 for endpoint in self._endpoints(state)
             }
             for state in STATES
@@ -390,7 +307,7 @@ class Queue:
         for state in STATES:
             for endpoint in self._endpoints(state):
                 folder = self.root / state / endpoint
-                for name in _listdir(folder):
+                for name in listdir(folder):
                     path = folder / name
                     if name.endswith(SIDECAR_SUFFIX):
                         try:
@@ -408,7 +325,7 @@ class Queue:
             copies, files = sidecars.get(upload_id, []), payloads.get(upload_id, [])
             if not copies:
                 for state, endpoint, path in files:
-                    if state == ACCEPTED and _age(path) < STALE_SECONDS:
+                    if state == ACCEPTED and age(path) < STALE_SECONDS:
                         continue  # a gateway may be between its two renames right now
                     self._to_orphans(endpoint, path, "payload without sidecar")
                 continue
@@ -417,12 +334,12 @@ class Queue:
             for loser in copies:
                 if loser is not winner:
                     loser.sidecar_path.unlink(missing_ok=True)
-                    _fsync_dir(loser.sidecar_path.parent)
+                    fsync_dir(loser.sidecar_path.parent)
                     touched = True
             if not files:
                 if winner.state in (DONE, FAILED):
                     winner.sidecar_path.unlink(missing_ok=True)  # an interrupted purge
-                    _fsync_dir(winner.sidecar_path.parent)
+                    fsync_dir(winner.sidecar_path.parent)
                 else:
                     self._to_orphans(winner.endpoint, winner.sidecar_path, "sidecar without payload")
                 continue
@@ -430,7 +347,7 @@ class Queue:
             elsewhere = [f for f in files if f[2] != winner.payload_path]
             if not in_place:
                 os.replace(elsewhere.pop(0)[2], winner.payload_path)
-                _fsync_dir(winner.payload_path.parent)
+                fsync_dir(winner.payload_path.parent)
                 touched = True
             for _, endpoint, path in elsewhere:
                 self._to_orphans(endpoint, path, "second copy of a payload")
@@ -449,15 +366,15 @@ class Queue:
         purged = 0
         for endpoint in self._endpoints(DONE):
             folder = self.root / DONE / endpoint
-            for entry in _scandir(folder):
-                if entry.name.endswith(SIDECAR_SUFFIX) and _mtime(entry) < cutoff:
+            for entry in scandir(folder):
+                if entry.name.endswith(SIDECAR_SUFFIX) and mtime(entry) < cutoff:
                     self._delete(folder / entry.name[: -len(SIDECAR_SUFFIX)], folder / entry.name)
                     purged += 1
-        for folder in _subdirs(self.idempotency):
+        for folder in subdirs(self.idempotency):
             if folder.name == "locks":
                 continue
-            for entry in _scandir(folder):
-                if _mtime(entry) < cutoff:
+            for entry in scandir(folder):
+                if mtime(entry) < cutoff:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
         return purged
@@ -494,13 +411,13 @@ class Queue:
             sha256=hashlib.sha256(payload).hexdigest(), received_at=now_rfc3339(), **fields,
         )
         folder = self.root / ACCEPTED / endpoint
-        _ensure_dir(folder)
+        ensure_dir(folder)
         tmp_payload, tmp_sidecar = self.tmp / sidecar.payload_name, self.tmp / sidecar.sidecar_name
         try:
-            _write_synced(tmp_payload, payload, tmp_sidecar, sidecar.to_json().encode())
+            write_synced((tmp_payload, payload), (tmp_sidecar, sidecar.to_json().encode()))
             os.replace(tmp_payload, folder / sidecar.payload_name)
             os.replace(tmp_sidecar, folder / sidecar.sidecar_name)  # the commit point
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except BaseException:
             tmp_payload.unlink(missing_ok=True)
             tmp_sidecar.unlink(missing_ok=True)
@@ -514,17 +431,17 @@ class Queue:
     def _move(self, item: Item, state: str, **changes: Any) -> Item:
         sidecar = item.sidecar.updated(revision=item.sidecar.revision + 1, **changes)
         folder = self.root / state / item.endpoint
-        _ensure_dir(folder)
+        ensure_dir(folder)
         payload_path, sidecar_path = folder / sidecar.payload_name, folder / sidecar.sidecar_name
         tmp_sidecar = self.tmp / f"{sidecar.sidecar_name}.{sidecar.revision}"
-        _write_synced(tmp_sidecar, sidecar.to_json().encode())
+        write_synced((tmp_sidecar, sidecar.to_json().encode()))
         if item.payload_path != payload_path:
             os.replace(item.payload_path, payload_path)
         os.replace(tmp_sidecar, sidecar_path)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         if item.sidecar_path != sidecar_path:
             item.sidecar_path.unlink(missing_ok=True)
-            _fsync_dir(item.sidecar_path.parent)
+            fsync_dir(item.sidecar_path.parent)
         return Item(state, sidecar, payload_path, sidecar_path)
 
     def _delete(self, payload_path: Path, sidecar_path: Path) -> None:
@@ -534,19 +451,19 @@ class Queue:
 
     def _to_orphans(self, endpoint: str, path: Path, reason: str) -> None:
         folder = self.orphans / endpoint
-        _ensure_dir(folder)
+        ensure_dir(folder)
         target = folder / path.name
         number = 1
         while target.exists():
             target = folder / f"{path.name}.{number}"
             number += 1
         os.replace(path, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         log.warning("orphan moved path=%s to=%s reason=%s", path, target, reason)
 
     def _clean_tmp(self) -> None:
-        for entry in _scandir(self.tmp):
-            if _age(Path(entry.path)) > STALE_SECONDS:
+        for entry in scandir(self.tmp):
+            if age(Path(entry.path)) > STALE_SECONDS:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 
@@ -555,7 +472,7 @@ class Queue:
             raise QueueError(f"upload {item.id} is {item.state}, expected {' or '.join(states)}")
 
     def _endpoints(self, state: str) -> list[str]:
-        return sorted(p.name for p in _subdirs(self.root / state))
+        return sorted(p.name for p in subdirs(self.root / state))
 
     def _idempotency_index(self, endpoint: str, username: str | None, key: str) -> Path:
         digest = hashlib.sha256(f"{username or ''}\0{key}".encode()).hexdigest()
@@ -573,86 +490,11 @@ class Queue:
 
     def _write_published(self, path: Path, data: bytes) -> None:
         tmp = self.tmp / f"{path.name}.{os.getpid()}.{time.time_ns()}"
-        _write_synced(tmp, data)
+        write_synced((tmp, data))
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def _check_endpoint(name: str) -> None:
     if not _ENDPOINT_NAME.fullmatch(name):
         raise ValueError(f"bad endpoint name {name!r}")
-
-
-def _write_synced(*paths_and_data: Any) -> None:
-    """Write each (path, data) pair, then fsync each file.
-
-    All writes come before the first fsync: on journalling filesystems the first fsync's commit
-    usually carries the other files' blocks too, so the later fsyncs find little left to do.
-    """
-    fds: list[int] = []
-    try:
-        for path, data in zip(paths_and_data[::2], paths_and_data[1::2]):
-            fds.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fds[-1], view):]
-        for fd in fds:
-            os.fsync(fd)
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _ensure_dir(folder: Path) -> None:
-    if folder.is_dir():
-        return
-    _ensure_dir(folder.parent)
-    try:
-        folder.mkdir()
-    except FileExistsError:
-        return
-    _fsync_dir(folder.parent)  # a new folder must survive a crash like the files put in it
-
-
-def _listdir(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except FileNotFoundError:
-        return []
-
-
-def _scandir(folder: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(folder) as entries:
-            return list(entries)
-    except FileNotFoundError:
-        return []
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    return [Path(e.path) for e in _scandir(folder) if e.is_dir(follow_symlinks=False)]
-
-
-def _mtime(entry: os.DirEntry[str]) -> float:
-    try:
-        return entry.stat(follow_symlinks=False).st_mtime
-    except FileNotFoundError:
-        return float("inf")
-
-
-def _age(path: Path) -> float:
-    """Seconds since the file was written or renamed (a rename updates ctime, not mtime)."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return 0.0
-    return time.time() - max(stat.st_mtime, stat.st_ctime)
-
