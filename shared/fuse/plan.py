@@ -64,16 +64,15 @@ def plan_dim(name: str, cache: CoordCache, keys: np.ndarray) -> DimPlan:
     if cache.sorted:
         return _plan_sorted(name, old, keys)
     lookup = cache.lookup if cache.lookup is not None else CoordCache.build(old, False).lookup
-    first_seen = pd.unique(pd.Series(keys, dtype=object if keys.dtype.kind in "OTU" else keys.dtype))
-    new = [k for k in first_seen.tolist() if k not in lookup]
+    codes, first_seen = pd.factorize(keys)       # one hash pass; uniques in order of appearance
+    first_seen = list(first_seen)
+    new = [k for k in first_seen if k not in lookup]
     new_values = np.array(new, dtype=old.dtype if n else keys.dtype)
     merged = np.concatenate([old, new_values]) if new else old
-    if len(keys) < 5000:
-        local = {k: n + i for i, k in enumerate(new)}
-        row_index = np.fromiter((lookup[k] if k in lookup else local[k] for k in keys.tolist()),
-                                dtype=np.int64, count=len(keys))
-    else:
-        row_index = pd.Index(merged).get_indexer(keys).astype(np.int64)
+    local = {k: n + i for i, k in enumerate(new)}
+    positions = np.array([lookup[k] if k in lookup else local[k] for k in first_seen],
+                         dtype=np.int64)
+    row_index = positions[codes] if len(codes) else np.zeros(0, dtype=np.int64)
     return DimPlan(name, n, merged, row_index, new_values, n)
 
 
