@@ -82,7 +82,6 @@ class Lane(threading.Thread):
         self.backoff = Backoff(base=config.retry_base_seconds, cap=config.retry_max_seconds)
         self.resume_at = 0.0  # time.monotonic() before which the lane does not touch its store
         self.solo_through = ""  # items with ids <= this merge one at a time (isolating a culprit)
-        self.busy = False
         self._root: Any = None
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
@@ -92,17 +91,16 @@ class Lane(threading.Thread):
     def wake(self) -> None:
         self.wake_event.set()
 
-    def _sleep(self, seconds: float) -> None:
-        self.wake_event.clear()
-        if not self.stop.is_set():
-            self.wake_event.wait(max(0.0, seconds))
-
     def run(self) -> None:
         while not self.stop.is_set():
             pause = self.resume_at - time.monotonic()
             if pause > 0:
-                self._sleep(pause)
+                # Backing off: arrivals during the pause need no wake-up, the next scan sees them.
+                self.wake_event.clear()
+                if not self.stop.is_set():
+                    self.wake_event.wait(pause)
                 continue
+            # Cleared before the scan, so an arrival during the scan or the merge is not missed.
             self.wake_event.clear()
             try:
                 self.drain_once()
@@ -110,8 +108,8 @@ class Lane(threading.Thread):
                 log_event(log, "lane_error", logging.ERROR, endpoint=self.endpoint, error=one_line(error))
                 log.exception("lane %s", self.endpoint)
                 self._pause(error)
-            if self.resume_at <= time.monotonic() and not self.wake_event.is_set():
-                self._sleep(self.config.poll_seconds)
+            if self.resume_at <= time.monotonic():
+                self.wake_event.wait(self.config.poll_seconds)
 
     def drain_once(self) -> None:
         """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
@@ -127,11 +125,7 @@ class Lane(threading.Thread):
                 1 if solo else self.config.batch_items,
                 self.config.batch_rows,
             )
-            self.busy = True
-            try:
-                self.process(batch)
-            finally:
-                self.busy = False
+            self.process(batch)
             items = items[len(batch):]
 
     # -- the store ------------------------------------------------------------------------------

@@ -20,15 +20,22 @@ class _SidecarHandler(FileSystemEventHandler):
         self.wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            path = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if not path.endswith(SIDECAR_SUFFIX):
-                continue
-            try:
-                endpoint = Path(path).relative_to(self.accepted_dir).parts[0]
-            except (ValueError, IndexError):
-                continue
-            self.wake(endpoint)
+        # Only arrivals matter: a sidecar created in (or moved into) accepted/. The worker's own
+        # moves out of accepted/ are thousands of events during a backlog; they wake nobody.
+        if event.event_type == "created":
+            arrived = event.src_path
+        elif event.event_type == "moved":
+            arrived = event.dest_path
+        else:
+            return
+        path = arrived.decode() if isinstance(arrived, bytes) else str(arrived)
+        if not path.endswith(SIDECAR_SUFFIX):
+            return
+        try:
+            endpoint = Path(path).relative_to(self.accepted_dir).parts[0]
+        except (ValueError, IndexError):
+            return
+        self.wake(endpoint)
 
 
 def start_watching(accepted_dir: Path, wake: Callable[[str], None]) -> Observer | None:

@@ -104,3 +104,14 @@ def _get(requests, url: str) -> str | None:
         return requests.get(url, timeout=2).text
     except requests.RequestException:
         return None
+
+
+def test_a_new_upload_is_merged_at_once_by_its_filesystem_event_not_at_the_next_rescan(make_stack, tmp_path):
+    stack = make_stack(store_root=tmp_path / "stores", extra_env={"WORKER_POLL_SECONDS": "60"})
+    worker = stack.start_worker()
+    wait_until(lambda: heartbeat_pid(stack) == worker.pid, 60, "worker running")
+    time.sleep(1)  # past the start-up scan
+    enqueue(stack, 1)
+    started = time.monotonic()
+    stack.wait_drained(1, 30)
+    assert time.monotonic() - started < 10
