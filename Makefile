@@ -21,7 +21,7 @@ $(INSTALLED): pyproject.toml
 	cp .env.example .env
 
 run: $(INSTALLED) .env
-	$(BIN)/zarr-ingress gateway
+	ZARR_INGRESS_PYTHON=$(BIN)/python tools/run_local.sh
 
 test: $(INSTALLED)
 	$(BIN)/pytest

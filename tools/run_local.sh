@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-.venv/bin/python}"
+PYTHON="${ZARR_INGRESS_PYTHON:-.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
 # Local stores unless the environment or .env says otherwise (both processes read .env too).
 in_dotenv() { [ -f .env ] && grep -Eq "^[[:space:]]*$1=" .env; }
