@@ -1,6 +1,7 @@
 """``python -m worker`` (``zarr-ingress worker``): run the worker until SIGTERM/SIGINT."""
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -49,6 +50,11 @@ def lower_priority(environ: Mapping[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="zarr-ingress worker",
+        description="Merge queued uploads, in acceptance order, into their Zarr stores until SIGTERM/SIGINT. "
+        "Settings come from the environment and .env (see docs/operations.md).",
+    ).parse_args(argv)
     environ = dict(os.environ)
     try:
         settings = load_settings()
