@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/gateway.py [--seconds 6] [--levels 1,8,32]
 
-Both servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 sync workers unless
+All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 sync workers unless
 WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
 temporary folder. The load is a 10-row CSV POSTed by N client threads, a new connection per
-request (sync workers close after each response). For each concurrency the two servers take
-turns (gateway, bare, gateway, bare) so that noise from other load on the machine hits both.
-Printed: accepted uploads per second, p50 and p99 latency, and gateway/bare throughput ratio.
+request (sync workers close after each response). A third server, `bench/queue_wsgi.py`, runs
+`Queue.enqueue` alone under bare WSGI, to tell the queue protocol's cost from the framework's.
+For each concurrency the servers take turns (twice each) so that noise from other load on the
+machine hits all of them. Printed: accepted uploads per second, p50 and p99 latency, and the
+throughput ratios gateway/bare and queue/bare.
 Also the cost of one upload id (the flock'd counter). A benchmark, never a pass/fail test.
 """
 
@@ -69,8 +71,9 @@ class Server:
         if kind == "gateway":
             command = [sys.executable, "-m", "gateway"]
         else:
+            module = {"bare": "bare_wsgi", "queue": "queue_wsgi"}[kind]
             command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
-                       "--pythonpath", str(REPO / "bench"), "bare_wsgi:app"]
+                       "--pythonpath", str(REPO / "bench"), f"{module}:app"]
         home.mkdir(parents=True)
         self.log = open(home / "server.log", "wb")
         self.process = subprocess.Popen(command, cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -150,11 +153,14 @@ def main() -> int:
     results = []
     try:
         print(f"upload id: {id_cost(workdir) * 1e6:.1f} us each (flock'd counter file)")
-        servers = {kind: Server(kind, workdir) for kind in ("gateway", "bare")}
+        for kind in ("gateway", "queue", "bare"):
+            servers[kind] = Server(kind, workdir)
         workers = os.environ.get("WEB_CONCURRENCY", "2")
         print(f"gunicorn: {workers} workers x {os.environ.get('GUNICORN_THREADS', '1')} threads; "
               f"10-row CSV ({len(CSV)} bytes); {args.seconds:g} s per server and level, in two turns")
-        print(f"{'conc':>4} | {'gateway/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare/s':>8} {'p50 ms':>7} {'p99 ms':>7} | ratio")
+        print("gateway: the service; queue: Queue.enqueue alone under bare WSGI; bare: fsync + rename only")
+        print(f"{'conc':>4} | {'gateway/s':>9} {'p50 ms':>6} {'p99 ms':>6} | {'queue/s':>7} {'p50 ms':>6} "
+              f"{'p99 ms':>6} | {'bare/s':>6} {'p50 ms':>6} {'p99 ms':>6} | gateway/bare  queue/bare")
         for concurrency in levels:
             figures = {}
             samples: dict[str, tuple[list[float], float]] = {k: ([], 0.0) for k in servers}
@@ -171,10 +177,12 @@ def main() -> int:
                     "uploads": len(latencies),
                 }
             ratio = figures["gateway"]["per_second"] / figures["bare"]["per_second"]
-            g, b = figures["gateway"], figures["bare"]
-            print(f"{concurrency:>4} | {g['per_second']:>9.0f} {g['p50_ms']:>7.1f} {g['p99_ms']:>7.1f} | "
-                  f"{b['per_second']:>8.0f} {b['p50_ms']:>7.1f} {b['p99_ms']:>7.1f} | {ratio:.2f}")
-            results.append({"concurrency": concurrency, **{k: v for k, v in figures.items()}, "ratio": ratio})
+            queue_ratio = figures["queue"]["per_second"] / figures["bare"]["per_second"]
+            g, q, b = figures["gateway"], figures["queue"], figures["bare"]
+            print(f"{concurrency:>4} | {g['per_second']:>9.0f} {g['p50_ms']:>6.1f} {g['p99_ms']:>6.1f} | "
+                  f"{q['per_second']:>7.0f} {q['p50_ms']:>6.1f} {q['p99_ms']:>6.1f} | "
+                  f"{b['per_second']:>6.0f} {b['p50_ms']:>6.1f} {b['p99_ms']:>6.1f} | {ratio:>12.2f} {queue_ratio:>11.2f}")
+            results.append({"concurrency": concurrency, **figures, "ratio": ratio, "queue_ratio": queue_ratio})
     finally:
         for server in servers.values():
             server.stop()

@@ -7,6 +7,7 @@ finish uploads in flight on SIGTERM (default 30). Command-line arguments overrid
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -59,3 +60,10 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if _own_metrics_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker) -> None:
+    # The app imports pandas, xarray and zarr (for the schemas): hundreds of thousands of
+    # long-lived objects that every full garbage collection would walk again during requests.
+    gc.collect()
+    gc.freeze()
