@@ -31,7 +31,9 @@ def test_the_three_sample_uploads_reach_the_s3_store_with_the_right_values_times
     stack.start_worker()
     for name in ("tree", "weather", "sensor"):
         stack.upload(name, sample(name))
-    stack.wait_drained(3, 120)
+    stack.upload("sensor", "timestamp,sensor_id,battery,logger_temperature\n2026-11-01 12:00:00,BH-0412,3.61,7.5\n",
+                 node_path="diagnostics")
+    stack.wait_drained(4, 120)
     assert stack.count("failed") == 0
 
     tree = open_s3_dataset(moto.url, "zarr-fuse-ingress/tree.zarr")
@@ -63,9 +65,12 @@ def test_the_three_sample_uploads_reach_the_s3_store_with_the_right_values_times
         assert str(cell.status.values) == row.status
     assert sensor.water_level.attrs["unit"] == "meter"
     assert sensor.time.values[0] == np.datetime64("2026-10-31T23:00:00")
+    diagnostics = open_s3_dataset(moto.url, "zarr-fuse-ingress/sensor.zarr", group="diagnostics")
+    cell = diagnostics.sel(time=np.datetime64("2026-11-01T11:00:00"), sensor_id="BH-0412")
+    assert float(cell.battery) == pytest.approx(3.61) and diagnostics.battery.attrs["unit"] == "volt"
 
     status = stack.queue_cli("status")
-    assert re.search(r"^total\s+0\s+0\s+3\s+0$", status.stdout, re.M), status.stdout
+    assert re.search(r"^total\s+0\s+0\s+4\s+0$", status.stdout, re.M), status.stdout
     assert "worker: alive" in status.stdout
 
 
