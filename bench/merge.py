@@ -5,7 +5,9 @@
 1. Appends: single-row uploads, one after another, to an open 3-variable time x station node,
    on a local directory and on a moto S3 server (a real server process on 127.0.0.1, reached
    through a counting proxy so requests are counted on the server's side of the wire).
-   Compared with plain zarr (resize + write of the same arrays) in the same run.
+   Compared with plain zarr (resize + write of the same arrays) in the same run, with the time
+   chunk of the project schemas (4096) and a small one (256): a single-row append re-encodes
+   one chunk per array, so the chunk size sets the floor for both.
 2. One big table (time x 100 stations x 4 variables, 1,000,000 rows by default) merged into an
    empty node and again into the full node (all overlap), against xarray's Dataset.to_zarr of
    the same data; each phase in its own process so peak memory (max RSS) is its own.
@@ -13,19 +15,14 @@
 from __future__ import annotations
 
 import argparse
-import collections
-import http.client
-import http.server
 import json
 import os
 import resource
 import shutil
 import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -35,16 +32,18 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "fuse"))    # the counting proxy the tests use
 
+from counting_proxy import CountingProxy  # noqa: E402
 from shared.fuse import open_store  # noqa: E402
 
 KEY, SECRET = "bench-key", "bench-secret"
 STATIONS3 = ["st-a", "st-b", "st-c"]
 
 
-def append_schema(attrs: dict) -> dict:
+def append_schema(attrs: dict, time_chunk: int = 4096) -> dict:
     return {"ATTRS": attrs,
-            "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": 4096},
+            "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": time_chunk},
                        "station": {"type": "str", "sorted": False, "chunk_size": 64}},
             "VARS": {name: {"coords": ["time", "station"], "unit": "degC"}
                      for name in ("temperature", "humidity", "pressure")}}
@@ -62,50 +61,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class CountingProxy:
-    """Reverse proxy on 127.0.0.1 that forwards every request to the S3 server and counts it."""
-
-    def __init__(self, target_port: int) -> None:
-        self.counts: collections.Counter = collections.Counter()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=120)
-                conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-                resp = conn.getresponse()
-                data = resp.read()
-                proxy.counts[self.command] += 1
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 class Moto:
@@ -140,8 +95,9 @@ def append_rows(n: int):
                             "pressure": [str(1000 + i % 11)]})
 
 
-def bench_appends(label: str, environ: dict, attrs: dict, n: int, proxy=None) -> None:
-    node = open_store(append_schema(attrs), environ=environ)
+def bench_appends(label: str, environ: dict, attrs: dict, n: int, proxy=None,
+                  time_chunk: int = 4096) -> None:
+    node = open_store(append_schema(attrs, time_chunk), environ=environ)
     times, requests = [], []
     for row in append_rows(n):
         before = proxy.total() if proxy else 0
@@ -158,14 +114,14 @@ def bench_appends(label: str, environ: dict, attrs: dict, n: int, proxy=None) ->
     print(line, flush=True)
 
 
-def bench_plain_zarr_appends(path: Path, n: int) -> None:
+def bench_plain_zarr_appends(path: Path, n: int, time_chunk: int = 4096) -> None:
     """The floor: resize + write the same arrays with zarr, no conversion, no checks."""
     import zarr
     group = zarr.open_group(str(path), mode="w")
-    time_arr = group.create_array("time", shape=(0,), dtype="int64", chunks=(4096,))
+    time_arr = group.create_array("time", shape=(0,), dtype="int64", chunks=(time_chunk,))
     station = group.create_array("station", shape=(3,), dtype=str, chunks=(64,))
     station[:] = np.array(STATIONS3, dtype=object)
-    arrays = [group.create_array(v, shape=(0, 3), dtype="float64", chunks=(4096, 64),
+    arrays = [group.create_array(v, shape=(0, 3), dtype="float64", chunks=(time_chunk, 64),
                                  fill_value=np.nan) for v in ("temperature", "humidity", "pressure")]
     times = []
     for i in range(n):
@@ -176,7 +132,7 @@ def bench_plain_zarr_appends(path: Path, n: int) -> None:
         time_arr.resize((i + 1,))
         time_arr[i] = 1_790_000_000 + 600 * i
         times.append(time.perf_counter() - start)
-    print(f"{'plain zarr (local)':<22} first 100: {np.mean(times[:100]) * 1000:7.2f} ms/append"
+    print(f"{f'plain zarr (local{time_chunk})':<22} first 100: {np.mean(times[:100]) * 1000:7.2f} ms/append"
           f"   last 100: {np.mean(times[-100:]) * 1000:7.2f} ms/append", flush=True)
 
 
@@ -248,18 +204,21 @@ def main() -> None:
     print(f"== {args.appends} single-row appends to a 3-variable time x station node")
     work = Path(tempfile.mkdtemp(prefix="fuse-bench-"))
     try:
-        bench_plain_zarr_appends(work / "plain.zarr", args.appends)
-        bench_appends("engine (local)", {"STORE_ROOT": str(work)},
-                      {"store_path": "bench/appends.zarr"}, args.appends)
+        for chunk in (4096, 256):    # a single-row append rewrites one whole chunk per array
+            bench_plain_zarr_appends(work / f"plain{chunk}.zarr", args.appends, chunk)
+            bench_appends(f"engine (local{chunk})", {"STORE_ROOT": str(work)},
+                          {"store_path": f"bench/appends{chunk}.zarr"}, args.appends,
+                          time_chunk=chunk)
         if not args.skip_s3:
             moto = Moto()
             try:
                 environ = {"S3_ACCESS_KEY": KEY, "S3_SECRET_KEY": SECRET,
                            "S3_ENDPOINT_URL": moto.proxy.url}
-                bench_appends("engine (moto S3)", environ, {"store_path": "bench/appends.zarr"},
+                bench_appends("engine (moto S3 4096)", environ, {"store_path": "bench/appends.zarr"},
                               args.appends, proxy=moto.proxy)
             finally:
                 moto.stop()
+                moto.proxy.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not args.skip_big:
