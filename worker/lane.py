@@ -12,6 +12,7 @@ merge is an idempotent upsert, so that is safe (rule 4).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -110,6 +111,8 @@ class Lane(threading.Thread):
                 self._pause(error)
             if self.resume_at <= time.monotonic():
                 self.wake_event.wait(self.config.poll_seconds)
+        self._forget_store()
+        self._pool.shutdown(wait=True)
 
     def drain_once(self) -> None:
         """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
@@ -152,6 +155,9 @@ class Lane(threading.Thread):
 
     def _forget_store(self) -> None:
         # After a store error the engine's in-memory view may not match the store: reopen.
+        if self._root is not None:
+            with contextlib.suppress(Exception):  # releasing connections; the store may be gone
+                self._root.close()
         self._root = None
         self._nodes = {}
 
