@@ -162,3 +162,17 @@ def test_items_left_active_by_a_dead_worker_are_merged_at_the_next_start(tmp_pat
     running.stop()
     ds = xr.open_zarr(str(tmp_path / "tree.zarr"), consolidated=False).load()
     assert float(ds["sap_flow"].values.ravel()[0]) == 2.0  # the later upload won
+
+
+def test_done_items_older_than_the_retention_are_pruned(tmp_path):
+    queue = Queue(tmp_path / "queue")
+    queue.enqueue("tree", (TREE_HEADER + "2026-06-14 06:00:00,oak-01,1,1\n").encode(), format="csv")
+    queue.complete(queue.scan("tree")[0], rows=1)
+    assert queue.counts()["done"] == {"tree": 1}
+    schemas = {"tree": schema_copy(tmp_path, "tree", STORE_URL=str(tmp_path / "tree.zarr"))}
+    worker = Worker(tmp_path / "queue", schemas, LaneConfig(10, 100, 0.2, 1.0), done_retention_days=0, environ={})
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(lambda: not queue.items("done"))
+    worker.request_stop("test")
+    thread.join(30)
