@@ -11,17 +11,34 @@ import os
 import sys
 from pathlib import Path
 
-from shared.config import ConfigError, load_settings
+from shared.config import ConfigError, load_settings, read_dotenv
 
 CONFIG = Path(__file__).with_name("gunicorn_conf.py")
+DOTENV = Path(".env")
+# Read by gunicorn_conf.py (and WEB_CONCURRENCY by gunicorn itself) from the environment only.
+GUNICORN_COUNTS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT")
+GUNICORN_VARIABLES = ("HOST", *GUNICORN_COUNTS)
+
+
+def prepare_environment() -> None:
+    """Take gunicorn's variables from `.env` too, and refuse bad numbers with one line."""
+    if DOTENV.is_file():
+        for name, value in read_dotenv(DOTENV).items():
+            if name in GUNICORN_VARIABLES:
+                os.environ.setdefault(name, value)
+    for name in GUNICORN_COUNTS:
+        value = os.environ.get(name, "").strip()
+        if value and (not value.isdigit() or int(value) < 1):
+            raise ConfigError(f"{name}: {value!r} is not a positive whole number")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
+        prepare_environment()
         from gateway.app import create_app
 
-        create_app(load_settings())
+        create_app(load_settings(dotenv=DOTENV))
     except ConfigError as error:
         print(f"zarr-ingress gateway: {error}", file=sys.stderr)
         return 2

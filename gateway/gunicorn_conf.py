@@ -20,10 +20,18 @@ try:
 except ConfigError as error:
     sys.exit(f"zarr-ingress gateway: {error}")
 
+
+def _count(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit() or int(value) < 1:
+        sys.exit(f"zarr-ingress gateway: {name}: {value!r} is not a positive whole number")
+    return int(value)
+
+
 bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{_settings.port}"]
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "30"))
+workers = _count("WEB_CONCURRENCY", 2)
+threads = _count("GUNICORN_THREADS", 1)
+graceful_timeout = _count("GRACEFUL_TIMEOUT", 30)
 timeout = 60
 keepalive = 5
 loglevel = _settings.log_level.lower()

@@ -176,3 +176,18 @@ def test_zarr_ingress_without_a_known_command_prints_usage(tmp_path):
     result = subprocess.run([sys.executable, "-m", "shared.cli", "launch"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "unknown command 'launch'" in result.stderr and "gateway" in result.stderr
     assert Path(sys.executable).exists()
+
+
+def test_bad_settings_stop_the_gateway_with_one_line_naming_the_variable(tmp_path):
+    cases = {
+        "WEB_CONCURRENCY": ({"WEB_CONCURRENCY": "two", "BASIC_AUTH_USERS_JSON": USERS_JSON}, "WEB_CONCURRENCY: 'two'"),
+        "no users": ({"BASIC_AUTH_USERS_JSON": ""}, "BASIC_AUTH_USERS_JSON: no users defined"),
+        "PORT": ({"PORT": "http", "BASIC_AUTH_USERS_JSON": USERS_JSON}, "PORT: 'http' is not a whole number"),
+    }
+    for name, (extra, expected) in cases.items():
+        env = {**os.environ, "QUEUE_DIR": str(tmp_path / "q"), **extra}
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, name
+        assert result.stderr.strip().count("\n") == 0 and expected in result.stderr, (name, result.stderr)
