@@ -6,11 +6,13 @@ YAML), and ``__empty__: true`` until the first write.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 import yaml
 import zarr
+from zarr.core.sync import sync
 
 from . import units
 from .errors import SchemaError
@@ -90,11 +92,22 @@ def chunks(schema: NodeSchema, var: VarSchema) -> tuple[int, ...]:
     return tuple(schema.coords[d].chunk_size for d in var.coords)
 
 
-def create_array(group: zarr.Group, schema: NodeSchema, var: VarSchema,
-                 shape: tuple[int, ...]) -> zarr.Array:
-    return group.create_array(var.name, shape=shape, dtype=storage_dtype(var),
-                              chunks=chunks(schema, var), fill_value=fill_value(var),
-                              dimension_names=list(var.coords), attributes=array_attrs(var))
+def create_arrays(group: zarr.Group, schema: NodeSchema,
+                  wanted: list[tuple[VarSchema, tuple[int, ...]]]) -> dict[str, zarr.Array]:
+    """Create the arrays of new variables concurrently (one round trip on S3, not one each)."""
+    async def create(var: VarSchema, shape: tuple[int, ...]):
+        return await group._async_group.create_array(
+            var.name, shape=shape, dtype=storage_dtype(var), chunks=chunks(schema, var),
+            fill_value=fill_value(var), dimension_names=list(var.coords),
+            attributes=array_attrs(var))
+
+    async def create_all() -> list:
+        return await asyncio.gather(*(create(var, shape) for var, shape in wanted))
+
+    if not wanted:
+        return {}
+    created = sync(create_all())
+    return {var.name: zarr.Array(arr) for (var, _), arr in zip(wanted, created)}
 
 
 def check_compatible(source: str, schema: NodeSchema, stored_structure: str | None,

@@ -121,15 +121,12 @@ class Node:
             wanted["__empty__"] = True
         if any(attrs.get(k) != v for k, v in wanted.items()):
             group.attrs.put({**attrs, **wanted})     # one metadata write, not one per key
-        lengths = {}
-        for name, coord in self.schema.coords.items():
-            if name not in self._arrays:
-                self._arrays[name] = layout.create_array(group, self.schema, coord, (0,))
-            lengths[name] = self._trim_coordinate(name)
-        for name, var in self.schema.vars.items():
-            shape = tuple(lengths[d] for d in var.coords)
-            if name not in self._arrays:
-                self._arrays[name] = layout.create_array(group, self.schema, var, shape)
+        self._arrays.update(layout.create_arrays(group, self.schema, [
+            (coord, (0,)) for name, coord in self.schema.coords.items() if name not in self._arrays]))
+        lengths = {name: self._trim_coordinate(name) for name in self.schema.coords}
+        self._arrays.update(layout.create_arrays(group, self.schema, [
+            (var, tuple(lengths[d] for d in var.coords))
+            for name, var in self.schema.vars.items() if name not in self._arrays]))
         for name in self._arrays:
             dims = self._dims_of(name)
             if dims is not None and name not in self.schema.coords:

@@ -31,9 +31,9 @@ def test_schema_md_table_row(backend, upload, t_after, v_after):
 
 
 @pytest.mark.parametrize("upload, t_after, v_after", TABLE_ROWS)
-def test_reopened_store_shows_the_same_table_row(backend, upload, t_after, v_after):
-    seeded_1d(backend).update(table(upload, ["t", "v"]))
-    node = open_store(one_d_schema(backend.attrs()), environ=backend.environ)
+def test_reopened_store_shows_the_same_table_row(local, upload, t_after, v_after):
+    seeded_1d(local).update(table(upload, ["t", "v"]))
+    node = open_store(one_d_schema(local.attrs()), environ=local.environ)
     assert stored(node, "t").tolist() == t_after
     assert stored(node, "v").tolist() == v_after
 
