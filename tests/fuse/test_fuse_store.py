@@ -1,7 +1,6 @@
 """SCHEMA.md section 3: where the store is, credentials, clear errors, re-opening a changed schema."""
 from __future__ import annotations
 
-import socket
 import time
 
 import numpy as np
