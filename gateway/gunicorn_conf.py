@@ -44,19 +44,41 @@ if os.path.isdir("/dev/shm"):
 # must be set before any worker imports it, i.e. here, in the master, before the fork.
 # The files are memory-mapped and written at every request; in memory (/dev/shm) their dirty
 # pages do not ride along with every fsync of the queue's disk (measured: ~1.5x throughput).
-_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _own_metrics_dir:
+# The folder is named after the master's pid: on_exit removes its own, and a later start removes
+# those of masters that died without on_exit (kill -9).
+METRICS_PREFIX = "zarr-ingress-metrics-"
+_master = os.getpid()
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _in_memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zarr-ingress-metrics-", dir=_in_memory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{_master}-", dir=_in_memory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def on_starting(server) -> None:
-    # Counts of an earlier run in a reused directory would be added to this run's.
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, exist_ok=True)
+    # Counts of an earlier run in a reused directory would be added to this run's.
     for name in os.listdir(folder):
         if name.endswith(".db"):
             os.unlink(os.path.join(folder, name))
+    parent = os.path.dirname(folder)
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        names = []
+    for name in names:
+        pid = name[len(METRICS_PREFIX):].split("-")[0] if name.startswith(METRICS_PREFIX) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
 def child_exit(server, worker) -> None:
@@ -66,8 +88,9 @@ def child_exit(server, worker) -> None:
 
 
 def on_exit(server) -> None:
-    if _own_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    if os.path.basename(folder).startswith(f"{METRICS_PREFIX}{os.getpid()}-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def post_worker_init(worker) -> None:
