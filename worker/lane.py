@@ -17,9 +17,9 @@ import logging
 import threading
 import time
 import traceback as tb
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 from shared.fuse import open_store
 from shared.parse import read_table
@@ -48,6 +48,16 @@ class LaneConfig:
     poll_seconds: float
     retry_max_seconds: float
     retry_base_seconds: float = 1.0
+
+
+@dataclass
+class _Completion:
+    """A merged batch whose moves to done/ are under way."""
+
+    moves: list[Future[Any]]
+    entries: list[Entry]
+    batch_id: str
+    seconds: float
 
 
 @dataclass
@@ -86,6 +96,7 @@ class Lane(threading.Thread):
         self._root: Any = None
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
+        self._pending: list[_Completion] = []
         self._pool = ThreadPoolExecutor(QUEUE_MOVE_THREADS, thread_name_prefix=f"moves-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
@@ -111,6 +122,8 @@ class Lane(threading.Thread):
                 self._pause(error)
             if self.resume_at <= time.monotonic():
                 self.wake_event.wait(self.config.poll_seconds)
+        with contextlib.suppress(Exception):
+            self._settle()
         self._forget_store()
         self._pool.shutdown(wait=True)
 
@@ -130,6 +143,7 @@ class Lane(threading.Thread):
             )
             self.process(batch)
             items = items[len(batch):]
+        self._settle()
 
     # -- the store ------------------------------------------------------------------------------
     def _store(self) -> Any:
@@ -170,13 +184,6 @@ class Lane(threading.Thread):
     def _read_payload(item: Any) -> bytes:
         return item.payload_path.read_bytes()
 
-    def _each(self, action: Callable[..., Any], *columns: Sequence[Any]) -> list[Any]:
-        # Queue moves are fsync-bound; in parallel they overlap (fsync releases the GIL). Moves of
-        # different items are independent, and they only start once the batch's merge is done.
-        if len(columns[0]) == 1:
-            return [action(*row) for row in zip(*columns)]
-        return list(self._pool.map(action, *columns))
-
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: list[Entry]) -> None:
         # Items are merged straight from accepted/ (no claim into active/): a claim costs as many
@@ -192,22 +199,33 @@ class Lane(threading.Thread):
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
-            self._each(
-                lambda entry: self.queue.complete(self._counted(entry), rows=entry.rows, batch=batch_id),
-                outcome.merged,
-            )
-            for entry in outcome.merged:
-                self.metrics.merged.labels(self.endpoint).inc()
-                log_event(
-                    log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
-                    node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=batch_id,
-                    batch_items=len(outcome.merged), seconds=f"{seconds:.3f}",
-                )
+            # The moves to done/ run while the next batch is read and converted; _settle() waits
+            # for them before the next merge, so no batch is ever written ahead of an earlier
+            # batch that a crash could leave in accepted/ (it would be merged again after it).
+            moves = [self._pool.submit(self.queue.complete, self._counted(entry), rows=entry.rows, batch=batch_id)
+                     for entry in outcome.merged]
+            self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
             if outcome.trouble is None:
                 self.backoff.reset()
 
         if outcome.trouble is not None:
+            self._settle()
             self._put_back(outcome)
+
+    def _settle(self) -> None:
+        """Wait for the moves to done/ of merged batches, then log them as merged."""
+        while self._pending:
+            completion = self._pending.pop(0)
+            wait(completion.moves)
+            for move in completion.moves:
+                move.result()  # a failed move stops here: its item is still waiting, merged again later
+            for entry in completion.entries:
+                self.metrics.merged.labels(self.endpoint).inc()
+                log_event(
+                    log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
+                    node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=completion.batch_id,
+                    batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}",
+                )
 
     def _merge_whole(self, batch: list[Entry]) -> _Outcome | None:
         """Parse and convert the batch as one table; None when bad data needs the item-by-item path."""
@@ -248,6 +266,7 @@ class Lane(threading.Thread):
     ) -> _Outcome:
         if not entries:
             return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
+        self._settle()
         try:
             self._node(entries[0].item.sidecar.node_path).merge(prepared)
         except Exception as error:
