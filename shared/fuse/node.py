@@ -7,8 +7,10 @@ a failed write the node re-reads the store (and repairs it) before the next merg
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -57,19 +59,36 @@ class _Store:
     def __init__(self, schema: Schema, location: Location, store) -> None:
         self.schema, self.location, self.zarr_store = schema, location, store
         self.nodes: dict[str, Node] = {}
+        # s3fs cannot close an asynchronous session by itself: close it when the store goes
+        # away or at exit (while zarr's event loop still runs)
+        self._close = weakref.finalize(self, _close_connections, store)
 
     def close(self) -> None:
-        fs = getattr(self.zarr_store, "fs", None)
-        client = getattr(fs, "_s3", None)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                sync(client.close())
-            fs._s3 = None
+        self._close()
 
     def node(self, path: str) -> "Node":
         if path not in self.nodes:
             self.nodes[path] = Node(self, path)
         return self.nodes[path]
+
+
+def _close_connections(store) -> None:
+    fs = getattr(store, "fs", None)
+    client = getattr(fs, "_s3", None)
+    if client is None:
+        return
+    fs._s3 = None
+    with contextlib.suppress(Exception):
+        from zarr.core.sync import _get_loop
+        loop = _get_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:          # collected inside zarr's own loop: just schedule it
+            loop.create_task(client.close())
+        else:
+            sync(client.close(), timeout=5)
 
 
 class Node:
