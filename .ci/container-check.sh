@@ -73,6 +73,7 @@ cleanup() {
         timeout 90 "$COMPOSE" -p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE" \
             down -v --remove-orphans -t 5 >/dev/null 2>&1
     fi
+    [ -n "${MOTO_BUILD_PID:-}" ] && kill "$MOTO_BUILD_PID" 2>/dev/null
     [ -n "$TICKER_PID" ] && kill "$TICKER_PID" 2>/dev/null
     [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null
     rm -rf "$WORK"
@@ -143,7 +144,9 @@ fi
 BUILD_ARGS=(--pull=never --format docker)
 [ -f "$CA_BUNDLE" ] && BUILD_ARGS+=(-v "$CA_BUNDLE:$CA_BUNDLE:ro")
 
-step "image build (oci/Containerfile -> $IMAGE)"
+step "image build (oci/Containerfile -> $IMAGE; the S3 stand-in image builds meanwhile)"
+timeout 900 podman build "${BUILD_ARGS[@]}" -f .ci/moto.Containerfile -t "$MOTO_IMAGE" .ci >"$WORK/moto-build.log" 2>&1 &
+MOTO_BUILD_PID=$!
 timeout 1200 podman build "${BUILD_ARGS[@]}" -f oci/Containerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -40 "$WORK/build.log" >&2; fail "podman build -f oci/Containerfile"; }
 grep -E '^(\[[0-9]/[0-9]\] )?STEP' "$WORK/build.log" | tail -3
@@ -159,8 +162,7 @@ podman run --rm "$IMAGE" zarr-ingress --help >/dev/null 2>&1 || fail "zarr-ingre
 echo "user $user, no .env, no compiler"
 
 step "S3 stand-in image (.ci/moto.Containerfile -> $MOTO_IMAGE)"
-timeout 900 podman build "${BUILD_ARGS[@]}" -f .ci/moto.Containerfile -t "$MOTO_IMAGE" .ci >"$WORK/moto-build.log" 2>&1 \
-    || { tail -40 "$WORK/moto-build.log" >&2; fail "podman build -f .ci/moto.Containerfile"; }
+wait "$MOTO_BUILD_PID" || { tail -40 "$WORK/moto-build.log" >&2; fail "podman build -f .ci/moto.Containerfile"; }
 
 step "podman API service (Docker-compatible socket for docker-compose)"
 SOCKET=$WORK/podman.sock
