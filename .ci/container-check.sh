@@ -28,6 +28,9 @@ WORK=$(mktemp -d /tmp/container-check.XXXXXX)
 STEP="start"
 STACK_UP=""
 FAILED=""
+MOTO_BUILD_PID=""
+COMPOSE=""
+COMPOSE_ARGS=()
 SERVICE_PID=""
 TICKER_PID=""
 START=$SECONDS
@@ -53,8 +56,9 @@ retry() {
     done
 }
 
+# The stack as CI runs it; COMPOSE_ARGS is set once the env file exists.
 compose() {
-    "$COMPOSE" -p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE" "$@"
+    "$COMPOSE" "${COMPOSE_ARGS[@]}" "$@"
 }
 
 cleanup() {
@@ -65,15 +69,13 @@ cleanup() {
         [ -n "$FAILED" ] || echo "CONTAINER CHECK FAILED in step '$STEP' (exit $status)" >&2
         if [ -n "$STACK_UP" ]; then
             echo "---- last lines of the stack's logs ----" >&2
-            timeout 30 "$COMPOSE" -p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE" \
-                logs --no-color --tail 25 >&2 2>&1
+            timeout 30 "$COMPOSE" "${COMPOSE_ARGS[@]}" logs --no-color --tail 25 >&2 2>&1
         fi
     fi
     if [ -n "$STACK_UP" ]; then
-        timeout 90 "$COMPOSE" -p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE" \
-            down -v --remove-orphans -t 5 >/dev/null 2>&1
+        timeout 90 "$COMPOSE" "${COMPOSE_ARGS[@]}" down -v --remove-orphans -t 5 >/dev/null 2>&1
     fi
-    [ -n "${MOTO_BUILD_PID:-}" ] && kill "$MOTO_BUILD_PID" 2>/dev/null
+    [ -n "$MOTO_BUILD_PID" ] && kill "$MOTO_BUILD_PID" 2>/dev/null
     [ -n "$TICKER_PID" ] && kill "$TICKER_PID" 2>/dev/null
     [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null
     rm -rf "$WORK"
@@ -125,6 +127,7 @@ cp "$ENV_EXAMPLE" "$ENV_FILE"
 INGRESS_PORT=$("$PY" .ci/container_check.py free-port)
 S3_PORT=$("$PY" .ci/container_check.py free-port)
 export INGRESS_ENV_FILE=$ENV_FILE INGRESS_PORT S3_PORT
+COMPOSE_ARGS=(-p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE")
 "$COMPOSE" -f compose.yaml --env-file "$ENV_FILE" config -q || fail "docker-compose config -q on compose.yaml"
 compose config -q || fail "docker-compose config -q with the CI override"
 AUTH=$("$PY" .ci/container_check.py credentials "$ENV_FILE") || fail "no usable Basic auth user in .env.example"
@@ -163,6 +166,7 @@ echo "user $user, no .env, no compiler"
 
 step "S3 stand-in image (.ci/moto.Containerfile -> $MOTO_IMAGE)"
 wait "$MOTO_BUILD_PID" || { tail -40 "$WORK/moto-build.log" >&2; fail "podman build -f .ci/moto.Containerfile"; }
+MOTO_BUILD_PID=""
 
 step "podman API service (Docker-compatible socket for docker-compose)"
 SOCKET=$WORK/podman.sock
@@ -185,21 +189,26 @@ TICKER_PID=$!
 step "stack up (gateway on 127.0.0.1:$INGRESS_PORT, worker, moto S3 on 127.0.0.1:$S3_PORT, create-bucket)"
 compose down -v --remove-orphans -t 5 >/dev/null 2>&1 || true  # leftovers of an interrupted run
 STACK_UP=1
-timeout 300 "$COMPOSE" -p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE" \
-    up -d --no-build --wait --wait-timeout 240 || fail "docker-compose up --wait: the stack did not become healthy"
+timeout 300 "$COMPOSE" "${COMPOSE_ARGS[@]}" up -d --no-build --wait --wait-timeout 240 || fail "docker-compose up --wait: the stack did not become healthy"
 compose ps
 GATEWAY=http://127.0.0.1:$INGRESS_PORT
+
+# POST a CSV file as the raw body with curl; sets UPLOAD_ID, fails the step unless the answer is 202.
+upload_csv() {
+    local file=$1 route=$2 code
+    code=$(curl -sS --max-time 30 -u "$AUTH" -H 'Content-Type: text/csv' --data-binary "@$file" \
+        -o "$WORK/answer.json" -w '%{http_code}' "$GATEWAY$route") || fail "curl POST $route"
+    [ "$code" = 202 ] || fail "POST $route answered $code: $(head -c 500 "$WORK/answer.json")"
+    UPLOAD_ID=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")
+}
 
 step "sample uploads (curl, test_data/*/default.csv -> 202)"
 SAMPLE_IDS=()
 for sample in test_data/*/default.csv; do
     name=$(basename "$(dirname "$sample")")
-    code=$(curl -sS --max-time 30 -u "$AUTH" -H 'Content-Type: text/csv' --data-binary "@$sample" \
-        -o "$WORK/answer.json" -w '%{http_code}' "$GATEWAY/api/v1/$name") || fail "curl POST /api/v1/$name"
-    [ "$code" = 202 ] || fail "POST /api/v1/$name answered $code: $(head -c 500 "$WORK/answer.json")"
-    id=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")
-    echo "$name: 202 id=$id"
-    SAMPLE_IDS+=("$id")
+    upload_csv "$sample" "/api/v1/$name"
+    echo "$name: 202 id=$UPLOAD_ID"
+    SAMPLE_IDS+=("$UPLOAD_ID")
 done
 
 step "merge (the worker merges the three samples)"
@@ -210,8 +219,8 @@ timeout 180 "$PY" tools/request_test.py --url "$GATEWAY" --user "${AUTH%%:*}" --
     || fail "tools/request_test.py did not get both uploads merged"
 
 read_back() {
-    timeout 180 "$COMPOSE" -p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE" \
-        run --rm --no-deps -T -v "$REPO/test_data:/test_data:ro" -v "$REPO/.ci/readback.py:/tmp/readback.py:ro" \
+    timeout 180 "$COMPOSE" "${COMPOSE_ARGS[@]}" run --rm --no-deps -T \
+        -v "$REPO/test_data:/test_data:ro" -v "$REPO/.ci/readback.py:/tmp/readback.py:ro" \
         worker python /tmp/readback.py "$@"
 }
 
@@ -223,10 +232,8 @@ RESTART_IDS=()
 for i in $(seq 1 "$RESTART_UPLOADS"); do
     printf 'timestamp,tree_id,sap_flow,stem_diameter_um,stem_temperature,battery\n2027-01-01 %02d:%02d:00,ci-restart,%d,250000,10.0,3.7\n' \
         $((i / 60)) $((i % 60)) "$i" > "$WORK/restart.csv"
-    code=$(curl -sS --max-time 30 -u "$AUTH" -H 'Content-Type: text/csv' --data-binary "@$WORK/restart.csv" \
-        -o "$WORK/answer.json" -w '%{http_code}' "$GATEWAY/api/v1/tree") || fail "curl POST upload $i"
-    [ "$code" = 202 ] || fail "upload $i answered $code: $(head -c 500 "$WORK/answer.json")"
-    RESTART_IDS+=("$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")")
+    upload_csv "$WORK/restart.csv" /api/v1/tree
+    RESTART_IDS+=("$UPLOAD_ID")
     if [ "$i" -eq $((RESTART_UPLOADS / 3)) ]; then  # a graceful restart (SIGTERM)
         compose restart -t 10 worker >"$WORK/restart.log" 2>&1 &
         restart_pid=$!
