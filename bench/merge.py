@@ -105,6 +105,7 @@ def bench_appends(label: str, environ: dict, attrs: dict, n: int, proxy=None,
         node.update(row)
         times.append(time.perf_counter() - start)
         requests.append((proxy.total() - before) if proxy else 0)
+    node.close()
     first, last = np.mean(times[:100]) * 1000, np.mean(times[-100:]) * 1000
     line = (f"{label:<22} first 100: {first:7.2f} ms/append   last 100: {last:7.2f} ms/append"
             f"   {1 / np.mean(times[-100:]):7.1f} appends/s")
