@@ -119,7 +119,7 @@ step "lint (hadolint oci/Containerfile .ci/moto.Containerfile; openapi-spec-vali
 "$TOOLS/bin/hadolint" oci/Containerfile .ci/moto.Containerfile || fail "hadolint found problems (above)"
 "$TOOLS/bin/openapi-spec-validator" docs/swagger.yaml || fail "docs/swagger.yaml is not a valid OpenAPI document"
 
-step "compose config (compose.yaml, then with .ci/compose.ci.yaml)"
+step "compose config (compose.yaml, then with .ci/compose.ci.yaml) and test credentials"
 ENV_EXAMPLE=${ENV_EXAMPLE:-.env.example}  # what a user copies to .env
 [ -f "$ENV_EXAMPLE" ] || fail "$ENV_EXAMPLE is missing: compose needs it copied to .env"
 ENV_FILE=$WORK/env

@@ -1,42 +1,51 @@
 #!/opt/venv/bin/python
-"""One-shot: create the S3 buckets that the configured schemas store into.
+"""One-shot: create the S3 buckets that the configured schemas store into, then exit 0.
 
-Reads ENDPOINTS_CONFIG (entries with schema_path, resolved against SCHEMAS_DIR when set) and each
-schema's ATTRS.store_path (`bucket/path`) or ATTRS.STORE_URL (`s3://bucket/path`); creates every
-missing bucket at S3_ENDPOINT_URL with S3_ACCESS_KEY / S3_SECRET_KEY. Safe to run again.
+Where each store lives is decided exactly as the worker decides it (shared.fuse.store,
+SCHEMA.md section 3: the schema's ATTRS and STORE_URL / STORE_ROOT / S3_ENDPOINT_URL from the
+environment); stores on a local disk need no bucket. Credentials: S3_ACCESS_KEY / S3_SECRET_KEY
+(or their ZF_ aliases). Safe to run again: an existing bucket is left alone.
 """
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import s3fs
 import yaml
 
+from shared.config import ConfigError, Endpoint, load_endpoints
+from shared.fuse.errors import FuseError
+from shared.fuse.store import resolve_location
 
-def schema_buckets(config_path: Path, schemas_dir: Path | None) -> set[str]:
+
+def schema_buckets(endpoints: tuple[Endpoint, ...], environ: Mapping[str, str]) -> set[tuple[str | None, str]]:
+    """(S3 endpoint URL, bucket) of every store on S3."""
     buckets = set()
-    for entry in yaml.safe_load(config_path.read_text()) or []:
-        schema_path = (schemas_dir or config_path.parent) / entry["schema_path"]
-        attrs = (yaml.safe_load(schema_path.read_text()) or {}).get("ATTRS", {})
-        store = attrs.get("STORE_URL") or attrs.get("store_path") or ""
-        if store.startswith("s3://"):
-            store = store[len("s3://"):]
-        if store and "://" not in store:
-            buckets.add(store.split("/", 1)[0])
+    for endpoint in endpoints:
+        attrs = (yaml.safe_load(endpoint.schema_path.read_text(encoding="utf-8")) or {}).get("ATTRS") or {}
+        location = resolve_location(attrs, environ, endpoint.schema_path.name)
+        if location.kind == "s3":
+            buckets.add((location.endpoint, location.bucket))
     return buckets
 
 
 def main() -> int:
     env = os.environ
-    config_path = Path(env.get("ENDPOINTS_CONFIG", "/ingress-server/endpoints_config.yaml"))
+    config = Path(env.get("ENDPOINTS_CONFIG", "/ingress-server/endpoints_config.yaml"))
     schemas_dir = Path(env["SCHEMAS_DIR"]) if env.get("SCHEMAS_DIR") else None
-    endpoint_url = env.get("S3_ENDPOINT_URL") or env.get("ZF_S3_ENDPOINT_URL")
-    s3 = s3fs.S3FileSystem(
-        key=env.get("S3_ACCESS_KEY") or env.get("ZF_S3_ACCESS_KEY"),
-        secret=env.get("S3_SECRET_KEY") or env.get("ZF_S3_SECRET_KEY"),
-        client_kwargs={"endpoint_url": endpoint_url} if endpoint_url else {},
-    )
-    for bucket in sorted(schema_buckets(config_path, schemas_dir)):
+    try:
+        buckets = schema_buckets(load_endpoints(config, schemas_dir), env)
+    except (ConfigError, FuseError) as error:
+        print(f"ingress-create-buckets: {error}", file=sys.stderr)
+        return 2
+    for endpoint_url, bucket in sorted(buckets, key=lambda pair: (pair[0] or "", pair[1])):
+        s3 = s3fs.S3FileSystem(
+            key=env.get("S3_ACCESS_KEY") or env.get("ZF_S3_ACCESS_KEY"),
+            secret=env.get("S3_SECRET_KEY") or env.get("ZF_S3_SECRET_KEY"),
+            endpoint_url=endpoint_url,
+            skip_instance_cache=True,
+        )
         if s3.exists(bucket):
             print(f"bucket={bucket} exists")
         else:
