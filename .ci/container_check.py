@@ -1,4 +1,4 @@
-"""Host-side helpers of .ci/container-check.sh (standard library only).
+"""Host-side helpers of .ci/container-check.sh (standard library, plus PyYAML for credentials).
 
     python container_check.py credentials ENV_FILE        user:password for Basic auth (CI_USER, default test)
     python container_check.py free-port                   a free TCP port on 127.0.0.1
@@ -14,17 +14,16 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 WERKZEUG_HASH_PREFIXES = ("pbkdf2:", "scrypt:")
 
 
 def credentials(env_file: str) -> str:
-    values = {}
-    for line in open(env_file, encoding="utf-8"):
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    users = json.loads(values.get("BASIC_AUTH_USERS_JSON") or "{}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from shared.config import read_dotenv  # the gateway's own reading of .env (needs only PyYAML)
+
+    users = json.loads(read_dotenv(Path(env_file)).get("BASIC_AUTH_USERS_JSON") or "{}")
     user = os.environ.get("CI_USER", "test")
     if user not in users:
         raise SystemExit(f"{env_file}: BASIC_AUTH_USERS_JSON has no user {user!r} (set CI_USER)")
