@@ -12,8 +12,9 @@ Parts:
            Timed from the worker's `started` line to the last merge, so process start-up is not
            counted. With batching off, only the first --off-items are merged (the rest would take
            many minutes) and the full drain time is extrapolated from that rate; --full-off runs all.
-  gateway  the gateway's upload rate from 50 loggers with no worker running, and again while a worker
-           drains a backlog on the same machine (local store).
+  gateway  the gateway's upload rate from 50 loggers while a worker drains a backlog on the same
+           machine (local store), against its rate while that worker is paused (SIGSTOP);
+           the phases alternate so that other load on the machine affects both alike.
 
 Everything runs on 127.0.0.1 in a temporary folder, with real processes (see tests/e2e/e2e_stack.py).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -148,20 +150,35 @@ def bench_drain(root: Path, backlog: int, off_items: int, full_off: bool) -> Non
 
 
 def bench_gateway(root: Path, loggers: int, seconds: float, backlog: int) -> None:
-    stack = Stack(root / "gateway", store_root=root / "gateway" / "stores", extra_env={"LOG_LEVEL": "WARNING"})
+    """Idle and busy phases alternate (the worker paused with SIGSTOP, resumed with SIGCONT), so a
+    slow drift in the machine's other load hits both alike."""
+    # A backlog is the point here: lift the gateway's queue-depth limit (it answers 503 above it).
+    stack = Stack(root / "gateway", store_root=root / "gateway" / "stores",
+                  extra_env={"LOG_LEVEL": "WARNING", "QUEUE_MAX_ITEMS": "1000000"})
+    rounds = 3
     try:
         stack.start_gateway(workers=2)
         post_from_loggers(stack, loggers, 2)  # warm-up
-        idle, idle_seconds, _ = post_from_loggers(stack, loggers, seconds, first_step=1000)
         fill_backlog(stack.queue_dir, backlog)
-        stack.start_worker()
+        worker = stack.start_worker()
         wait_until(lambda: stack.count("done") > 0, 120, "worker merging")
-        busy, busy_seconds, _ = post_from_loggers(stack, loggers, seconds, first_step=5000)
-        merged_during = stack.count("done")
-        idle_rate, busy_rate = idle / idle_seconds, busy / busy_seconds
-        print(f"gateway: {loggers} loggers, {seconds:.0f} s each phase, 2 gunicorn workers")
-        print(f"  worker idle (not running)     {idle_rate:.1f} uploads/s")
-        print(f"  worker merging a backlog      {busy_rate:.1f} uploads/s  ({merged_during} merged meanwhile)")
+        totals = {"idle": [0, 0.0], "busy": [0, 0.0]}
+        step = 1000
+        for _ in range(rounds):
+            for phase in ("idle", "busy"):
+                worker.signal(signal.SIGSTOP if phase == "idle" else signal.SIGCONT)
+                time.sleep(0.5)
+                count, elapsed, _ = post_from_loggers(stack, loggers, seconds / rounds, first_step=step)
+                step += 1000
+                totals[phase][0] += count
+                totals[phase][1] += elapsed
+        worker.signal(signal.SIGCONT)
+        idle_rate = totals["idle"][0] / totals["idle"][1]
+        busy_rate = totals["busy"][0] / totals["busy"][1]
+        print(f"gateway: {loggers} loggers, {rounds} x {seconds / rounds:.0f} s per phase, alternating, "
+              f"2 gunicorn workers")
+        print(f"  worker idle (paused)          {idle_rate:.1f} uploads/s")
+        print(f"  worker merging a backlog      {busy_rate:.1f} uploads/s  ({stack.count('done')} merged in all)")
         print(f"  change                        {100 * (busy_rate - idle_rate) / idle_rate:+.1f}%")
     finally:
         stack.close()
@@ -183,7 +200,7 @@ def main() -> int:
         if args.only in (None, "drain"):
             bench_drain(root, args.backlog, args.off_items, args.full_off)
         if args.only in (None, "gateway"):
-            bench_gateway(root, args.loggers, args.seconds, args.backlog)
+            bench_gateway(root, args.loggers, args.seconds, min(args.backlog, 5000))
     return 0
 
 

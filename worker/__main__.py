@@ -21,12 +21,24 @@ def load_schemas(settings: Settings) -> dict[str, object]:
     return {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.endpoints}
 
 
+def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
+
+
 def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
     config = LaneConfig(
         batch_items=settings.worker_batch_items,
         batch_rows=settings.worker_batch_rows,
         poll_seconds=settings.worker_poll_seconds,
         retry_max_seconds=settings.worker_retry_max_seconds,
+        # Not a Settings field (like WORKER_NICE): a tuning knob for machines shared with a gateway.
+        move_threads=env_int(environ, "WORKER_MOVE_THREADS", 4),
     )
     return Worker(
         settings.queue_dir,

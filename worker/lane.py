@@ -5,7 +5,8 @@ never blocks another (DESIGN.md section 3, rule 3). The store is opened once and
 it is reopened only after a store error.
 
 A batch goes through: plan (read and count each item) -> parse and convert the batch as one
-table -> one merge -> complete each (done/). When the batch as a whole holds bad data, the lane
+table -> one merge -> move each item to done/ (in parallel, overlapping the next batch's reading
+and converting, never its merge). When the batch as a whole holds bad data, the lane
 parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
 A crash at any point leaves the items in accepted/, and the next start merges them again; the
 merge is an idempotent upsert, so that is safe (rule 4).
@@ -33,7 +34,6 @@ from worker.logs import log_event
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
 SCAN_MIN = 1000
-QUEUE_MOVE_THREADS = 8
 
 
 def one_line(error: BaseException) -> str:
@@ -48,6 +48,9 @@ class LaneConfig:
     poll_seconds: float
     retry_max_seconds: float
     retry_base_seconds: float = 1.0
+    # Parallel moves to done/: each is three fsyncs, so more threads drain a backlog faster but
+    # compete harder with the gateway's own fsyncs on a shared disk (docs/operations.md).
+    move_threads: int = 4
 
 
 @dataclass
@@ -97,7 +100,7 @@ class Lane(threading.Thread):
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
         self._pending: list[_Completion] = []
-        self._pool = ThreadPoolExecutor(QUEUE_MOVE_THREADS, thread_name_prefix=f"moves-{endpoint}")
+        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"moves-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
