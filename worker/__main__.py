@@ -38,7 +38,7 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
         poll_seconds=settings.worker_poll_seconds,
         retry_max_seconds=settings.worker_retry_max_seconds,
         # Not a Settings field (like WORKER_NICE): a tuning knob for machines shared with a gateway.
-        move_threads=env_int(environ, "WORKER_MOVE_THREADS", 4),
+        move_threads=env_int(environ, "WORKER_MOVE_THREADS", 8),
     )
     return Worker(
         settings.queue_dir,

@@ -50,7 +50,7 @@ class LaneConfig:
     retry_base_seconds: float = 1.0
     # Parallel moves to done/: each is three fsyncs, so more threads drain a backlog faster but
     # compete harder with the gateway's own fsyncs on a shared disk (docs/operations.md).
-    move_threads: int = 4
+    move_threads: int = 8
 
 
 @dataclass
