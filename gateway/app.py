@@ -34,6 +34,7 @@ from gateway.openapi import build_spec
 from gateway.schema_check import SchemaCheck
 from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
 from shared.config import ConfigError, Endpoint, Settings, load_settings
+from shared.heartbeat import read_heartbeat
 from shared.parse import ParseError, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 
@@ -189,6 +190,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     def health() -> Response:
         return jsonify(status="ok")
 
+    def worker_state() -> dict[str, Any]:
+        # Informational: uploads are still accepted durably while no worker runs, so a missing
+        # worker does not make the gateway unready; operators and probes can read it here.
+        beat = read_heartbeat(queue.root)
+        if beat is None:
+            return {"alive": False, "heartbeat_age_seconds": None}
+        return {"alive": beat.is_alive(), "heartbeat_age_seconds": round(beat.age_seconds(), 1), "pid": beat.pid}
+
     @app.get("/ready")
     def ready() -> tuple[Response, int, dict[str, str]]:
         problems = []
@@ -200,7 +209,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         depth = queue.depth()
         if depth >= settings.queue_max_items:
             problems.append(f"queue holds {depth} items, QUEUE_MAX_ITEMS is {settings.queue_max_items}")
-        body = {"status": "not ready" if problems else "ready", "queue_depth": depth, "free_bytes": free}
+        body = {"status": "not ready" if problems else "ready", "queue_depth": depth, "free_bytes": free,
+                "worker": worker_state()}
         if problems:
             body["problems"] = problems
             return jsonify(body), 503, {"Retry-After": str(QUEUE_FULL_RETRY_AFTER)}

@@ -7,12 +7,15 @@ import hashlib
 import io
 import json
 import logging
+import os
+from datetime import datetime, timezone
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from gateway.app import create_app
 from shared.config import ConfigError
+from shared.heartbeat import HEARTBEAT_FILE, write_heartbeat
 from shared.queue import Queue
 from gateway_helpers import AUTH, TEST_DATA, accepted_files, basic, make_settings
 
@@ -283,6 +286,18 @@ def test_health_and_ready(client):
     assert client.get("/health").get_json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["status"] == "ready"
+
+
+def test_ready_reports_the_worker_heartbeat_without_refusing_uploads(client, queue_dir):
+    assert client.get("/ready").get_json()["worker"]["alive"] is False
+    write_heartbeat(queue_dir, datetime.now(timezone.utc))
+    worker = client.get("/ready").get_json()["worker"]
+    assert worker["alive"] is True and worker["pid"] == os.getpid() and worker["heartbeat_age_seconds"] < 15
+    stale = json.loads((queue_dir / HEARTBEAT_FILE).read_text())
+    stale["at"] = "2020-01-01T00:00:00.000Z"
+    (queue_dir / HEARTBEAT_FILE).write_text(json.dumps(stale))
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.get_json()["worker"]["alive"] is False
 
 
 def test_upload_status_follows_the_item_through_the_worker_side_of_the_queue(client, queue_dir):
