@@ -376,6 +376,16 @@ def _components() -> dict[str, Any]:
                     "queue_depth": {"type": "integer", "minimum": 0},
                     "free_bytes": {"type": "integer", "minimum": 0},
                     "problems": {"type": "array", "items": {"type": "string"}},
+                    "worker": {
+                        "type": "object",
+                        "description": "The worker's heartbeat, for information: uploads are accepted without a worker.",
+                        "required": ["alive"],
+                        "properties": {
+                            "alive": {"type": "boolean"},
+                            "heartbeat_age_seconds": {"type": "number", "nullable": True},
+                            "pid": {"type": "integer"},
+                        },
+                    },
                 },
             },
         },
