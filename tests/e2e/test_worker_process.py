@@ -92,8 +92,15 @@ def test_the_worker_serves_its_metrics_merged_failed_retried_and_merge_seconds(m
     Queue(stack.queue_dir).enqueue("tree", b"timestamp,tree_id,sap_flow\n2026-06-14 06:00:00,oak-01,x\n",
                                    format="csv")
     wait_until(lambda: stack.count("done") == 3 and stack.count("failed") == 1, 60, "merged and failed")
-    text = wait_until(lambda: _get(requests, f"http://127.0.0.1:{port}/metrics"), 30, "metrics served")
-    assert 'zarr_ingress_worker_merged_total{endpoint="tree"} 3.0' in text
+    # The counters follow the moves to done/ (a merged item is counted once its move is durable),
+    # so wait for the scrape that shows them rather than racing the lane.
+    merged = 'zarr_ingress_worker_merged_total{endpoint="tree"} 3.0'
+
+    def scrape_showing_merged() -> str | None:
+        text = _get(requests, f"http://127.0.0.1:{port}/metrics")
+        return text if text and merged in text else None
+
+    text = wait_until(scrape_showing_merged, 30, "metrics served, counting 3 merged")
     assert 'zarr_ingress_worker_failed_total{endpoint="tree"} 1.0' in text
     assert "zarr_ingress_worker_retried_total" in text
     assert 'zarr_ingress_worker_merge_seconds_count{endpoint="tree"}' in text
