@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/gateway.py [--seconds 6] [--levels 1,8,32]
 
-All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 sync workers unless
+All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 workers x 4 threads unless
 WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
 temporary folder. The load is a 10-row CSV POSTed by N client threads, a new connection per
-request (sync workers close after each response). A third server, `bench/queue_wsgi.py`, runs
+request (as a logger sends them). A third server, `bench/queue_wsgi.py`, runs
 `Queue.enqueue` alone under bare WSGI, to tell the queue protocol's cost from the framework's.
 For each concurrency the servers take turns (twice each) so that noise from other load on the
 machine hits all of them. Printed: accepted uploads per second, p50 and p99 latency, and the
@@ -156,7 +156,7 @@ def main() -> int:
         for kind in ("gateway", "queue", "bare"):
             servers[kind] = Server(kind, workdir)
         workers = os.environ.get("WEB_CONCURRENCY", "2")
-        print(f"gunicorn: {workers} workers x {os.environ.get('GUNICORN_THREADS', '1')} threads; "
+        print(f"gunicorn: {workers} workers x {os.environ.get('GUNICORN_THREADS', '4')} threads; "
               f"10-row CSV ({len(CSV)} bytes); {args.seconds:g} s per server and level, in two turns")
         print("gateway: the service; queue: Queue.enqueue alone under bare WSGI; bare: fsync + rename only")
         print(f"{'conc':>4} | {'gateway/s':>9} {'p50 ms':>6} {'p99 ms':>6} | {'queue/s':>7} {'p50 ms':>6} "
