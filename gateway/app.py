@@ -49,7 +49,7 @@ DISK_LOW_RETRY_AFTER = 60
 class NodePathConverter(BaseConverter):
     """Everything after the endpoint, slashes included; `check_node_path` decides what is valid."""
 
-    regex = ".*"
+    regex = "[\\s\\S]*"  # also newlines (%0A): they must reach check_node_path and get a 400, not a 404
     part_isolating = False
 
 

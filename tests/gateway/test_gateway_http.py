@@ -135,6 +135,7 @@ BAD_INPUT = [
     ("node path with leading /", "/api/v1/tree//a", {"data": TREE_CSV, "headers": CSV_HEADERS}, 400, "starts with '/'"),
     ("node path with backslash", "/api/v1/tree/a\\b", {"data": TREE_CSV, "headers": CSV_HEADERS}, 400, "character '\\\\'"),
     ("node path with NUL", "/api/v1/tree/a%00b", {"data": TREE_CSV, "headers": CSV_HEADERS}, 400, "character '\\x00'"),
+    ("node path with newline", "/api/v1/tree/a%0Ab", {"data": TREE_CSV, "headers": CSV_HEADERS}, 400, "character '\\n'"),
     ("node path of 300 segments", "/api/v1/tree/" + "/".join(["a"] * 300),
      {"data": TREE_CSV, "headers": CSV_HEADERS}, 400, "node path is longer than 512"),
     ("node path of 40 segments", "/api/v1/tree/" + "/".join(["a"] * 40),
