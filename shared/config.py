@@ -79,6 +79,21 @@ class Settings:
         raise KeyError(name)
 
 
+def merged_environ(
+    environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")
+) -> dict[str, str]:
+    """The environment completed by `.env`: what every process reads its settings from.
+
+    The merge engine takes its store location and credentials (STORE_ROOT, S3_*) from this
+    mapping too, so a `.env` means the same to the worker's stores as to its settings.
+    """
+    env: dict[str, str] = {}
+    if dotenv is not None and Path(dotenv).is_file():
+        env.update(read_dotenv(Path(dotenv)))
+    env.update(os.environ if environ is None else environ)
+    return env
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")
 ) -> Settings:
@@ -86,11 +101,7 @@ def load_settings(
 
     Variables already set in the environment win over `.env`, as with docker and systemd.
     """
-    env: dict[str, str] = {}
-    if dotenv is not None and Path(dotenv).is_file():
-        env.update(read_dotenv(Path(dotenv)))
-    env.update(os.environ if environ is None else environ)
-    reader = _Reader(env)
+    reader = _Reader(merged_environ(environ, dotenv=dotenv))
 
     production = reader.boolean("PRODUCTION", False)
     schemas_dir = _absolute(reader.path("SCHEMAS_DIR"))

@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import Mapping
 
-from shared.config import ConfigError, Settings, load_settings
+from shared.config import ConfigError, Settings, load_settings, merged_environ
 from shared.fuse import load_schema
 from shared.fuse.errors import SchemaError
 
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Merge queued uploads, in acceptance order, into their Zarr stores until SIGTERM/SIGINT. "
         "Settings come from the environment and .env (see docs/operations.md).",
     ).parse_args(argv)
-    environ = dict(os.environ)
+    environ = merged_environ()  # .env counts for the stores' location and credentials too
     try:
-        settings = load_settings()
+        settings = load_settings(environ, dotenv=None)
         configure_logging(settings.log_level)
         worker = build_worker(settings, environ)
     except (ConfigError, SchemaError) as error:

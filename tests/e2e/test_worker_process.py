@@ -122,3 +122,15 @@ def test_a_new_upload_is_merged_at_once_by_its_filesystem_event_not_at_the_next_
     started = time.monotonic()
     stack.wait_drained(1, 30)
     assert time.monotonic() - started < 10
+
+
+def test_store_root_from_dotenv_puts_the_stores_on_the_local_disk(make_stack, tmp_path):
+    # `make run` keeps STORE_ROOT in .env, not in the environment: the stores must follow it.
+    stack = make_stack()
+    stores = tmp_path / "dotenv-stores"
+    (stack.root / ".env").write_text(f"STORE_ROOT={stores}\n")
+    worker = stack.start_worker()
+    enqueue(stack, 3)
+    wait_until(lambda: stack.count("done") == 3, 60, f"merged into STORE_ROOT from .env:\n{worker.log()[-2000:]}")
+    assert stack.count("failed") == 0
+    assert (stores / "zarr-fuse-ingress" / "tree.zarr" / "zarr.json").is_file()
