@@ -121,13 +121,6 @@ class Cells:
     def bounds(self) -> tuple[tuple[int, int], ...]:
         return tuple((int(i.min()), int(i.max()) + 1) for i in self.index)
 
-    def is_dense(self) -> bool:
-        """True when the cells fill their bounding box (write it whole, no read needed)."""
-        size = 1
-        for lo, hi in self.bounds():
-            size *= hi - lo
-        return size == len(self)
-
     def select(self, mask: np.ndarray) -> "Cells":
         return Cells(tuple(i[mask] for i in self.index), self.values[mask])
 
