@@ -34,7 +34,7 @@ from gateway.openapi import build_spec
 from gateway.schema_check import SchemaCheck
 from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
 from shared.config import ConfigError, Endpoint, Settings, load_settings
-from shared.heartbeat import read_heartbeat
+from shared.queue.heartbeat import read_heartbeat
 from shared.parse import ParseError, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 

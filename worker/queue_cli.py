@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 from shared.config import ConfigError, load_settings
 from shared.queue import FAILED, Item, Queue, QueueError, id_time
 
-from shared.heartbeat import read_heartbeat, utc_stamp
+from shared.queue.heartbeat import read_heartbeat, utc_stamp
 
 # State folder on disk -> state name shown to operators.
 STATE_NAMES = {"accepted": "waiting", "active": "active", "done": "done", "failed": "failed"}

@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from shared.queue import Queue
 
-from shared.heartbeat import HEARTBEAT_SECONDS, remove_heartbeat, write_heartbeat
+from shared.queue.heartbeat import HEARTBEAT_SECONDS, remove_heartbeat, write_heartbeat
 from worker.lane import Lane, LaneConfig
 from worker.logs import log_event
 from worker.metrics import WorkerMetrics

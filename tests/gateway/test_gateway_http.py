@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from gateway.app import create_app
 from shared.config import ConfigError
-from shared.heartbeat import HEARTBEAT_FILE, write_heartbeat
+from shared.queue.heartbeat import HEARTBEAT_FILE, write_heartbeat
 from shared.queue import Queue
 from gateway_helpers import AUTH, TEST_DATA, accepted_files, basic, make_settings
 

@@ -3,7 +3,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
-from shared.heartbeat import HEARTBEAT_FILE, read_heartbeat, remove_heartbeat, write_heartbeat
+from shared.queue.heartbeat import HEARTBEAT_FILE, read_heartbeat, remove_heartbeat, write_heartbeat
 from worker.logs import format_fields
 
 

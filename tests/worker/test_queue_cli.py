@@ -12,7 +12,7 @@ import pytest
 
 from shared.queue import Queue
 
-from shared.heartbeat import write_heartbeat
+from shared.queue.heartbeat import write_heartbeat
 from worker.queue_cli import main, parse_age
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 
 # Routes the gateway serves itself; an upload endpoint may not shadow them.

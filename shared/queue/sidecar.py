@@ -2,7 +2,7 @@
 
 An upload id looks like ``20261124T021105_123456789Z``: the UTC time of acceptance with
 nanoseconds, fixed width, so ids sort as plain strings (how they are made strictly increasing
-is `shared/queue.py`'s business). The sidecar is JSON beside the payload; it never holds a
+is `shared/queue/__init__.py`'s business). The sidecar is JSON beside the payload; it never holds a
 password or secret.
 """
 

@@ -72,8 +72,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
-from shared.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
+from shared.queue.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
+from shared.queue.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
     FORMATS, ID_PATTERN, SIDECAR_SUFFIX, Sidecar, format_id, id_time, now_rfc3339,
 )
 
