@@ -157,6 +157,7 @@ class Lane(threading.Thread):
                 log_event(log, "store_opened", endpoint=self.endpoint)
             except Exception as error:
                 # The items simply wait in accepted/. Logged once per attempt.
+                self.metrics.store_errors.labels(self.endpoint).inc()
                 delay = self._pause(error)
                 log_event(
                     log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
@@ -222,6 +223,7 @@ class Lane(threading.Thread):
             wait(completion.moves)
             for move in completion.moves:
                 move.result()  # a failed move stops here: its item is still waiting, merged again later
+            self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()
                 log_event(
@@ -308,6 +310,8 @@ class Lane(threading.Thread):
         assert error is not None
         if classify(error) is not Verdict.PERMANENT:
             self._forget_store()
+        if classify(error) is Verdict.TRANSIENT:
+            self.metrics.store_errors.labels(self.endpoint).inc()
         delay = self._pause(error)
         for entry in outcome.release:  # they stay in accepted/, in their place
             upload_id = entry.item.sidecar.id
