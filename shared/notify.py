@@ -32,6 +32,8 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from typing import Protocol
 
+from shared.config import ConfigError, SmtpSettings
+
 log = logging.getLogger("shared.notify")
 
 DEFAULT_DIGEST_SECONDS = 900.0
@@ -171,43 +173,32 @@ class Notifier:
             self.flush()
 
 
-def _recipients(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
-        raise ValueError(f"configuration.smtp.notify_to: expected a list or a comma-separated string, got {value!r}")
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
-
-def notifier_from(
-    environ: Mapping[str, str], smtp: Mapping[str, object] | None, *, process: str
-) -> Notifier:
+def notifier_from(environ: Mapping[str, str], smtp: SmtpSettings | None, *, process: str) -> Notifier:
     """The notifier a process configures from its environment and `configuration.smtp`.
 
-    Says once, at start, which channels are on and why one is off.
+    Says once, at start, which channels are on and why mail is off when it is configured.
     """
     channels: list[Channel] = []
-    smtp = smtp or {}
-    password = environ.get("SMTP_PASSWORD", "")
-    recipients = _recipients(smtp.get("notify_to"))
-    host = str(smtp.get("host") or "")
-    if password and recipients and host:
+    password = smtp.password if smtp is not None else None
+    if smtp is not None and password and smtp.notify_to and smtp.host:
         channels.append(SmtpChannel(
-            host=host, port=int(smtp.get("port") or 587), from_email=str(smtp.get("from_email") or smtp.get("username") or ""),
-            recipients=recipients, username=str(smtp["username"]) if smtp.get("username") else None, password=password,
+            host=smtp.host, port=smtp.port, from_email=smtp.from_email or smtp.username or "",
+            recipients=smtp.notify_to, username=smtp.username, password=password,
         ))
-    elif smtp:
-        missing = [name for name, value in (("SMTP_PASSWORD", password), ("configuration.smtp.notify_to", recipients),
-                                            ("configuration.smtp.host", host)) if not value]
+    elif smtp is not None:
+        missing = [name for name, value in (("SMTP_PASSWORD", password), ("configuration.smtp.notify_to", smtp.notify_to),
+                                            ("configuration.smtp.host", smtp.host)) if not value]
         log.info("event=notify_channel_off channel=smtp reason=%s", json.dumps(f"empty: {', '.join(missing)}"))
     webhook = environ.get("NOTIFY_WEBHOOK_URL", "").strip()
     if webhook:
         channels.append(WebhookChannel(webhook))
-    digest = float(environ.get("NOTIFY_DIGEST_SECONDS") or DEFAULT_DIGEST_SECONDS)
-    if digest <= 0:
-        raise ValueError(f"NOTIFY_DIGEST_SECONDS: {digest!r} must be above 0")
-    secrets = [password, webhook, *(environ.get(name, "") for name in ("S3_SECRET_KEY", "ZF_S3_SECRET_KEY"))]
+    try:
+        digest = float(environ.get("NOTIFY_DIGEST_SECONDS") or DEFAULT_DIGEST_SECONDS)
+    except ValueError:
+        raise ConfigError(f"NOTIFY_DIGEST_SECONDS: {environ['NOTIFY_DIGEST_SECONDS']!r} is not a number of seconds") from None
+    if not digest > 0:
+        raise ConfigError(f"NOTIFY_DIGEST_SECONDS: {digest!r} must be above 0")
+    secrets = [password or "", webhook, *(environ.get(name, "") for name in ("S3_SECRET_KEY", "ZF_S3_SECRET_KEY"))]
     names = ",".join(channel.name for channel in channels) or "none"
-    log.info("event=notify_channels channels=%s digest_seconds=%g", names, digest)
+    log.info("event=notify_channels process=%s channels=%s digest_seconds=%g", process, names, digest)
     return Notifier(channels, process=process, digest_seconds=digest, secrets=secrets)

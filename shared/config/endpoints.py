@@ -180,9 +180,11 @@ def _smtp(where: str, raw: Any, password: str | None) -> SmtpSettings | None:
         raise ConfigError(f"{at}.password: not allowed in the file: set SMTP_PASSWORD in the environment")
     _check_keys(f"{at}.", raw, SMTP_KEYS)
     notify = raw.get("notify_to")
+    if notify is None:
+        notify = []  # empty recipients: mail is off, said once at start (shared/notify.py)
     if isinstance(notify, str):
         notify = [part.strip() for part in notify.split(",") if part.strip()]
-    if not isinstance(notify, list) or not notify or not all(isinstance(a, str) and "@" in a for a in notify):
+    if not isinstance(notify, list) or not all(isinstance(a, str) and "@" in a for a in notify):
         raise ConfigError(f"{at}.notify_to: expected e-mail addresses (a list, or one comma-separated string)")
     port = raw.get("port", SMTP_DEFAULT_PORT)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:

@@ -105,7 +105,7 @@ def test_queue_dir_wins_over_its_alias(tmp_path):
          "configuration.base.queue_dir: unknown key (did you mean 'queue_dir_path'?"),
         ("configuration: {base: {port: eighty}}\nendpoints: [{name: a, endpoint: /a, schema_path: schemas/tree_schema_v1.yaml}]\n",
          "configuration.base.port: 'eighty' is not a whole number"),
-        ("configuration: {smtp: {notify_to: [], host: h}}\nendpoints: [{name: a, endpoint: /a, schema_path: schemas/tree_schema_v1.yaml}]\n",
+        ("configuration: {smtp: {notify_to: [not-an-address], host: h}}\nendpoints: [{name: a, endpoint: /a, schema_path: schemas/tree_schema_v1.yaml}]\n",
          "configuration.smtp.notify_to: expected e-mail addresses"),
         ("configuration: {smtp: {notify_to: a@b.c, password: pw}}\nendpoints: [{name: a, endpoint: /a, schema_path: schemas/tree_schema_v1.yaml}]\n",
          "configuration.smtp.password: not allowed in the file: set SMTP_PASSWORD"),

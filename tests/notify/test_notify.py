@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import json
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings, strategies as st
 
+from shared.config import SmtpSettings
 from shared.notify import Notifier, notifier_from, redact
 
 PASSWORD = "s3cr3t-mail-pw"
@@ -112,9 +114,25 @@ def webhook_server() -> Iterator[tuple[str, list[dict]]]:
         server.server_close()
 
 
-def smtp_config(port: int) -> dict:
-    return {"host": "127.0.0.1", "port": port, "from_email": "ingress@example.org", "username": "ingress",
-            "notify_to": "ops@example.org, oncall@example.org"}
+def smtp_config(port: int, *, password: str | None = PASSWORD, notify_to: str = "ops@example.org, oncall@example.org"):
+    """`configuration.smtp` as the endpoints file gives it, read by the real loader."""
+    return smtp_settings(port, password, notify_to)
+
+
+def smtp_settings(port: int, password: str | None, notify_to: str) -> SmtpSettings:
+    import yaml
+    from shared.config.endpoints import read_endpoints_file
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "s.yaml").write_text("VARS: {v: {coords: t}}\n")
+    (folder / "endpoints.yaml").write_text(yaml.safe_dump({
+        "configuration": {"smtp": {"host": "127.0.0.1", "port": port, "from_email": "ingress@example.org",
+                                   "username": "ingress", "notify_to": notify_to}},
+        "endpoints": [{"name": "a", "endpoint": "/a", "schema_path": "s.yaml"}],
+    }))
+    smtp = read_endpoints_file(folder / "endpoints.yaml", None, smtp_password=password).smtp
+    assert smtp is not None
+    return smtp
 
 
 def test_one_digest_by_mail_and_webhook_with_every_reason_and_no_secret(
@@ -123,7 +141,7 @@ def test_one_digest_by_mail_and_webhook_with_every_reason_and_no_secret(
     port, inbox, cert = smtp_server
     url, hooks = webhook_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the test server's certificate is the trust store
-    environ = {"SMTP_PASSWORD": PASSWORD, "NOTIFY_WEBHOOK_URL": url, "NOTIFY_DIGEST_SECONDS": "3600"}
+    environ = {"NOTIFY_WEBHOOK_URL": url, "NOTIFY_DIGEST_SECONDS": "3600"}
     notifier = notifier_from(environ, smtp_config(port), process="worker")
     assert [channel.name for channel in notifier.channels] == ["smtp", "webhook"]
     notifier.start()
@@ -148,7 +166,7 @@ def test_a_server_whose_certificate_is_not_trusted_gets_no_mail(smtp_server, tmp
     port, inbox, _ = smtp_server
     other, _ = write_cert(tmp_path, "someone-else")
     monkeypatch.setenv("SSL_CERT_FILE", str(other))
-    notifier = notifier_from({"SMTP_PASSWORD": PASSWORD}, smtp_config(port), process="worker")
+    notifier = notifier_from({}, smtp_config(port), process="worker")
     notifier.add("upload failed")
     assert notifier.flush() == 1  # attempted, failed, logged; never raised into the caller
     assert inbox.messages == [] and inbox.logins == []
@@ -156,9 +174,8 @@ def test_a_server_whose_certificate_is_not_trusted_gets_no_mail(smtp_server, tmp
 
 def test_without_password_or_recipients_mail_is_off_and_adding_costs_nothing(smtp_server) -> None:
     port, inbox, _ = smtp_server
-    assert not notifier_from({}, smtp_config(port), process="worker").enabled
-    config = dict(smtp_config(port), notify_to=[])
-    notifier = notifier_from({"SMTP_PASSWORD": PASSWORD}, config, process="worker")
+    assert not notifier_from({}, smtp_config(port, password=None), process="worker").enabled
+    notifier = notifier_from({}, smtp_config(port, notify_to=""), process="worker")
     notifier.add("nobody hears this")
     assert not notifier.enabled and notifier.flush() == 0 and inbox.messages == []
 
