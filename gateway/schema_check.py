@@ -10,11 +10,14 @@ Whether the values convert is the merge engine's business in the worker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from gateway.errors import BadUpload
 from shared.config import ConfigError, Endpoint
 from shared.fuse import NodeSchema, Schema, SchemaError, load_schema
+
+log = logging.getLogger("zarr_ingress.gateway")
 
 
 class SchemaCheck:
@@ -26,6 +29,8 @@ class SchemaCheck:
             except SchemaError as error:
                 message = str(error).replace("\n", " ")
                 raise ConfigError(f"{endpoint.schema_path}: invalid schema of endpoint {endpoint.name!r}: {message}") from None
+            for warning in self.schemas[endpoint.name].warnings:   # once per process start
+                log.warning("schema warning endpoint=%s %s", endpoint.name, warning)
 
     def node(self, endpoint: str, node_path: str) -> NodeSchema:
         schema = self.schemas[endpoint]

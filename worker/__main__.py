@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -15,10 +16,17 @@ from worker.lane import LaneConfig
 from worker.logs import configure_logging
 from worker.service import Worker
 
+log = logging.getLogger("worker")
+
 
 def load_schemas(settings: Settings) -> dict[str, object]:
-    """Every endpoint's schema, loaded once; an invalid one stops the worker (SchemaError)."""
-    return {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.endpoints}
+    """Every endpoint's schema, loaded once; an invalid one stops the worker (SchemaError),
+    warnings are logged here, once per start, and never stop it."""
+    schemas = {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.endpoints}
+    for name, schema in schemas.items():
+        for warning in schema.warnings:
+            log.warning("schema warning endpoint=%s %s", name, warning)
+    return schemas
 
 
 def env_int(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -89,7 +89,7 @@ def group_attrs(schema: NodeSchema) -> dict:
 
 
 def chunks(schema: NodeSchema, var: VarSchema) -> tuple[int, ...]:
-    return tuple(schema.coords[d].chunk_size for d in var.coords)
+    return schema.chunk_shape(var)
 
 
 def create_arrays(group: zarr.Group, schema: NodeSchema,
