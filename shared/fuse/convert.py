@@ -20,6 +20,7 @@ from .errors import DataError
 from .schema import NodeSchema, VarSchema
 
 INT_FILL = np.iinfo(np.int64).min
+RANGE_TOLERANCE = 1e-9     # relative, on both bounds of an interval (SCHEMA.md section 1)
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -190,6 +191,9 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
                 raise _fail(raw, np.arange(len(raw)) == i, column, "is not a complex number") from None
     else:
         numbers = _numbers(raw, valid, column)
+        na_number = _na_number(var)
+        if na_number is not None:     # by value: "-999", "-999.0" and JSON -999.0 alike
+            valid = valid & (numbers != na_number)
         if kind.startswith("float"):
             fn = units.converter(var.source_unit, var.unit) if isinstance(var.unit, str) else None
             if fn is not None and valid.any():
@@ -204,6 +208,16 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
             values = np.where(valid, numbers, 0).astype(kind)
     _check_range(var, raw, values, valid, column)
     return Column(values, valid)
+
+
+def _na_number(var: VarSchema) -> float | None:
+    """A numeric ``na_value`` literal as a number (compared after the cell is typed)."""
+    if var.na_value in (None, "nan", "max_int", "min_int") or isinstance(var.na_value, bool):
+        return None
+    try:
+        return float(var.na_value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
@@ -254,8 +268,11 @@ def _check_range(var: VarSchema, raw: pd.Series, values: np.ndarray, valid: np.n
         return
     if values.dtype.kind not in "iuf":
         return
+    # inclusive, with a relative tolerance: 140 degF converts to 60.00000000000001 degC
+    lo = rng.lo - RANGE_TOLERANCE * abs(rng.lo)
+    hi = rng.hi + RANGE_TOLERANCE * abs(rng.hi)
     with np.errstate(invalid="ignore"):
-        bad = valid & ((values < rng.lo) | (values > rng.hi))
+        bad = valid & ((values < lo) | (values > hi))
     if bad.any():
         shown = f" ({values[np.argmax(bad)]:g} {var.unit})" if var.source_unit else ""
         raise _fail(raw, bad, column,
