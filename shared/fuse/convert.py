@@ -157,13 +157,7 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
     raw = raw.reset_index(drop=True)
     column = var.df_col
     if var.is_time or var.dtype.startswith("datetime64"):
-        unit = var.unit if var.is_time else units.DateTimeUnit(tick=var.dtype[11:-1])
-        ticks, missing, bad = units.parse_times(raw, unit)
-        if bad.any():
-            raise _fail(raw, bad, column, "is not a time")
-        valid = ~missing
-        values = np.where(valid, ticks, INT_FILL)
-        return Column(values, valid)
+        return _times(var, raw)
     kind = var.dtype
     if kind.startswith("str"):     # one pass over distinct cells finds blanks and strips
         cells = raw.to_numpy(dtype=object)
@@ -204,6 +198,27 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
             values = np.where(valid, numbers, 0).astype(kind)
     _check_range(var, raw, values, valid, column)
     return Column(values, valid)
+
+
+def _times(var: VarSchema, raw: pd.Series) -> Column:
+    """Parse a time column: read as its ``source_unit`` says, checked against its ``window``."""
+    unit = var.unit if var.is_time else units.DateTimeUnit(tick=var.dtype[11:-1])
+    source = var.source_unit if isinstance(var.source_unit, units.DateTimeUnit) else unit
+    parsed = units.parse_times(raw, source, unit)
+    if parsed.bad.any():
+        row = int(np.argmax(parsed.bad))
+        first, last = unit.window
+        why = {units.NOT_A_TIME: "is not a time",
+               units.A_NUMBER: "is a number, not a time (numbers are epoch counts only where "
+                               "the source_unit says epoch: true; digit forms are YYYYMMDD, "
+                               "YYYYMMDDhhmm or YYYYMMDDhhmmss)",
+               units.OUTSIDE: f"is outside the time window [{first}, {last}] of {var.name} "
+                              f"(years; set window: in its unit to widen it)",
+               units.IN_GAP: f"does not exist in {source.tz} (skipped when clocks go forward)",
+               }[int(parsed.problem[row])]
+        raise _fail(raw, np.arange(len(raw)) == row, var.df_col, why)
+    valid = ~parsed.missing
+    return Column(np.where(valid, parsed.ticks, INT_FILL), valid)
 
 
 def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:

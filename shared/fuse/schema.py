@@ -22,7 +22,7 @@ from .units import DateTimeUnit
 RESERVED = ("ATTRS", "VARS", "COORDS")
 VAR_KEYS = ("coords", "unit", "type", "na_value", "range", "df_col", "source_unit", "description")
 COORD_KEYS = VAR_KEYS + ("composed", "sorted", "chunk_size", "step_limits")
-DATETIME_KEYS = ("tick", "tz", "dayfirst", "yearfirst")
+DATETIME_KEYS = ("tick", "tz", "dayfirst", "yearfirst", "epoch", "window")   # the last two: units.py
 TYPES = ("bool", "int", "int8", "int32", "int64", "uint", "uint8", "uint32", "uint64", "float",
          "float32", "float64", "complex", "complex64", "complex128", "str")
 _STR_N = re.compile(r"^str\[(\d+)\]$")
@@ -318,7 +318,10 @@ class _Loader:
             for key in value:
                 if key not in DATETIME_KEYS:
                     raise self.unknown(where, key, DATETIME_KEYS)
-            unit = DateTimeUnit(**{k: value[k] for k in DATETIME_KEYS if k in value})
+            try:
+                unit = DateTimeUnit(**{k: value[k] for k in DATETIME_KEYS if k in value})
+            except ValueError as exc:     # "window: ..." / "epoch: ..."
+                raise self.fail(where, str(exc)) from None
             if unit.tick not in units.TICKS:
                 raise self.fail(where + ["tick"], f"unknown tick {unit.tick!r} (one of {', '.join(units.TICKS)})")
             try:
