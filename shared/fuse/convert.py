@@ -189,7 +189,13 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
             if fn is not None and valid.any():
                 numbers = numbers.copy()
                 numbers[valid] = fn(numbers[valid])
-            values = numbers.astype(kind)
+            _check_infinite(var, raw, numbers, valid)
+            with np.errstate(over="ignore"):
+                values = numbers.astype(kind)
+            overflow = valid & np.isinf(values) & ~np.isinf(numbers)
+            if overflow.any():
+                raise _fail(raw, overflow, column, f"does not fit in {kind} (largest "
+                                                   f"{np.finfo(kind).max:g}); it would be stored as inf")
         else:
             info = np.iinfo(kind)
             bad = valid & ((numbers != np.round(numbers)) | (numbers < info.min) | (numbers > info.max))
@@ -221,11 +227,30 @@ def _times(var: VarSchema, raw: pd.Series) -> Column:
     return Column(np.where(valid, parsed.ticks, INT_FILL), valid)
 
 
+def _check_infinite(var: VarSchema, raw: pd.Series, numbers: np.ndarray, valid: np.ndarray) -> None:
+    """inf/-inf (``1e400``, ``Infinity``, ``"inf"``) only where the range has that bound."""
+    rng = var.range
+    allowed_hi = rng is not None and rng.labels is None and rng.hi == math.inf
+    allowed_lo = rng is not None and rng.labels is None and rng.lo == -math.inf
+    bad = valid & (((numbers == math.inf) & ~allowed_hi) | ((numbers == -math.inf) & ~allowed_lo))
+    if bad.any():
+        raise _fail(raw, bad, var.df_col, "is infinite; only a range with an infinite bound "
+                                          "(such as interval: [0, .inf]) allows it")
+
+
 def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        if valid.any():
+            raise _fail(raw, valid, column, "is true/false, not a number")
+        return np.full(len(raw), np.nan)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
         numbers = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         cells = raw.to_numpy(dtype=object).copy()
+        flags = valid & np.fromiter((isinstance(c, (bool, np.bool_)) for c in cells), bool,
+                                    len(cells))
+        if flags.any():           # JSON true/false would silently become 1.0/0.0
+            raise _fail(raw, flags, column, "is true/false, not a number")
         cells[~valid] = np.nan
         try:                  # numpy parses number strings itself, much faster than pandas
             numbers = cells.astype(np.float64)
