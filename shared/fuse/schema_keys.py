@@ -16,7 +16,7 @@ VAR_KEYS = ("name", "coords", "unit", "type", "na_value", "range", "df_col", "so
 MERGE_KEYS = ("step_limits", "allow_inserts", "sorted")
 COORD_KEYS = VAR_KEYS + ("composed", "chunk_size", "merge") + MERGE_KEYS
 COORD_ONLY_KEYS = tuple(k for k in COORD_KEYS if k not in VAR_KEYS)
-DATETIME_KEYS = ("tick", "tz", "dayfirst", "yearfirst")
+DATETIME_KEYS = ("tick", "tz", "dayfirst", "yearfirst", "epoch", "window")  # the last two: units.py
 RANGE_KINDS = ("interval", "discrete")
 TYPES = ("bool", "int", "int8", "int32", "int64", "uint", "uint8", "uint32", "uint64", "float",
          "float32", "float64", "complex", "complex64", "complex128", "str")

@@ -431,7 +431,10 @@ class Loader:
 
     def datetime_unit(self, value: Mapping, where: list[str]) -> DateTimeUnit:
         self.check_keys(value, where, DATETIME_KEYS, loose=True)
-        unit = DateTimeUnit(**{k: value[k] for k in DATETIME_KEYS if value.get(k) is not None})
+        try:
+            unit = DateTimeUnit(**{k: value[k] for k in DATETIME_KEYS if value.get(k) is not None})
+        except ValueError as exc:  # "window: ..." / "epoch: ..."
+            raise self.fail(where, str(exc)) from None
         if not isinstance(unit.tick, str) or unit.tick not in units.TICKS:
             raise self.fail(where + ["tick"], f"unknown tick {unit.tick!r} (one of "
                                               f"{', '.join(units.TICKS)}; a tick is one unit, "
