@@ -11,9 +11,11 @@ from typing import Mapping
 from shared.config import ConfigError, Settings, load_settings, merged_environ
 from shared.fuse import load_schema
 from shared.fuse.errors import SchemaError
+from shared.plugins import load_extractors
 
 from worker.lane import LaneConfig
-from worker.logs import configure_logging
+from worker.logs import configure_logging, log_event
+from worker.payloads import PayloadReader
 from worker.service import Worker
 
 log = logging.getLogger("worker")
@@ -39,6 +41,12 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
 
 
+def payload_readers(settings: Settings) -> dict[str, PayloadReader]:
+    """Every endpoint's reader; every configured extractor imported and checked (ConfigError)."""
+    extractors = load_extractors(settings.endpoints)
+    return {e.name: PayloadReader(e, extractors.get(e.name)) for e in settings.endpoints}
+
+
 def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
     config = LaneConfig(
         batch_items=settings.worker_batch_items,
@@ -57,6 +65,7 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
         # Not a Settings field: the bind address only matters where 0.0.0.0 is unwanted (tests).
         metrics_addr=environ.get("WORKER_METRICS_ADDR", "0.0.0.0"),
         environ=environ,
+        readers=payload_readers(settings),
     )
 
 
@@ -79,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(environ, dotenv=None)
         configure_logging(settings.log_level)
+        for warning in settings.config_warnings:
+            log_event(logging.getLogger("worker"), "config_warning", logging.WARNING, warning=warning)
         worker = build_worker(settings, environ)
     except (ConfigError, SchemaError) as error:
         print(f"zarr-ingress worker: {error}", file=sys.stderr)

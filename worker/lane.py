@@ -23,13 +23,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from shared.fuse import open_store
-from shared.parse import read_table
 from shared.queue import Queue
 
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
 from worker.logs import log_event
+from worker.payloads import PayloadReader
 
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
@@ -83,8 +83,10 @@ class Lane(threading.Thread):
         metrics: WorkerMetrics,
         stop: threading.Event,
         environ: Mapping[str, str] | None = None,
+        reader: PayloadReader | None = None,
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
         self.schema = schema
         self.queue = queue
@@ -250,9 +252,12 @@ class Lane(threading.Thread):
         prepared: list[Any] = []
         for position, entry in enumerate(batch):
             try:
-                table = entry.table if entry.table is not None else read_table(entry.payload, entry.item.sidecar.format)
+                node = self._node(entry.item.sidecar.node_path)
+                table = entry.table
+                if table is None:
+                    table = self.reader.table(entry.payload, entry.item.sidecar, node.schema)
                 entry.rows = len(table)
-                prepared.append(self._node(entry.item.sidecar.node_path).prepare(table))
+                prepared.append(node.prepare(table))
                 good.append(entry)
                 continue
             except Exception as caught:

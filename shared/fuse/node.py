@@ -23,6 +23,7 @@ from zarr.core.sync import sync
 from . import journal, layout, writes
 from .convert import PreparedTable, prepare_table
 from .errors import DataError, SchemaError
+from .frames import as_pandas, dataset_table
 from .plan import CellOrder, Cells, CoordCache, DimPlan, cell_order, plan_cells, plan_dim
 from .schema import Schema, load_schema, normalize_path
 from .store import Location, open_zarr_store, resolve_location, store_errors
@@ -206,8 +207,12 @@ class Node:
                         row=row, column=column, value=value)
 
     def update(self, table: pd.DataFrame) -> MergeSummary:
-        """Prepare and merge one upload."""
-        return self.merge([self.prepare(table)])
+        """Prepare and merge one upload: a pandas or a polars DataFrame."""
+        return self.merge([self.prepare(as_pandas(table))])
+
+    def merge_ds(self, dataset: xr.Dataset) -> MergeSummary:
+        """Merge an xarray.Dataset whose dims and variables follow the node's schema (`df_col`)."""
+        return self.update(dataset_table(dataset, self.schema))
 
     def merge(self, tables: Iterable[PreparedTable]) -> MergeSummary:
         """Merge prepared tables in order, with the same result as merging them one by one."""
