@@ -29,7 +29,8 @@ RESERVED_ROUTES = ("/health", "/ready", "/metrics", "/openapi.json", "/api/v1/up
 
 ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 ROUTE = re.compile(r"(/[A-Za-z0-9_.-]+)+")
-ENDPOINT_KEYS = ("name", "endpoint", "schema_path", "users")
+ENDPOINT_KEYS = ("name", "endpoint", "schema_path", "users", "extra_columns")
+EXTRA_COLUMNS = ("ignore", "reject")  # what an upload's columns unknown to the schema get
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -43,6 +44,7 @@ class Endpoint:
     route: str  # "/api/v1/tree"
     schema_path: Path  # absolute
     users: tuple[str, ...] | None = None  # None: every authenticated user
+    extra_columns: str = "ignore"  # "ignore": recorded on the item as ignored_columns; "reject": 400
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Settings:
     worker_retry_max_seconds: float = 60.0
     done_retention_days: float = 7.0
     worker_metrics_port: int = 9101
+    max_columns: int = 2_000
+    public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
+    operators: tuple[str, ...] = ()  # users who may read every upload's status
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`; KeyError when there is none."""
@@ -135,6 +140,9 @@ def load_settings(
         worker_retry_max_seconds=reader.number("WORKER_RETRY_MAX_SECONDS", 60.0, minimum=0.01),
         done_retention_days=reader.number("DONE_RETENTION_DAYS", 7.0, minimum=0.0),
         worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 9101, minimum=0, maximum=65535),
+        max_columns=reader.integer("MAX_COLUMNS", 2_000, minimum=1),
+        public_docs=reader.boolean("PUBLIC_DOCS", True),
+        operators=reader.names("OPERATORS"),
     )
 
 
@@ -188,7 +196,11 @@ def load_endpoints(config_file: Path, schemas_dir: Path | None = None) -> tuple[
             if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
                 raise ConfigError(f"{at}.users: expected a list of user names")
             users = tuple(users)
-        endpoints.append(Endpoint(name=name, route=route, schema_path=schema_path, users=users))
+        extra_columns = entry.get("extra_columns", "ignore")
+        if extra_columns not in EXTRA_COLUMNS:
+            raise ConfigError(f"{at}.extra_columns: {extra_columns!r} is not one of {', '.join(EXTRA_COLUMNS)}")
+        endpoints.append(Endpoint(name=name, route=route, schema_path=schema_path, users=users,
+                                  extra_columns=extra_columns))
     return tuple(endpoints)
 
 
@@ -283,6 +295,16 @@ class _Reader:
         if value.upper() not in allowed:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
         return value.upper()
+
+    def names(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of user names ("alice,bob")."""
+        value = self.text(name)
+        if value is None:
+            return ()
+        names = tuple(n.strip() for n in value.split(","))
+        if not all(names):
+            raise ConfigError(f"{name}: {value!r} has an empty name (use a comma-separated list like alice,bob)")
+        return names
 
     def users(self, name: str) -> dict[str, str]:
         value = self.text(name)
