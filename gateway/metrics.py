@@ -4,6 +4,9 @@
   (202 accepted, anything else rejected). Under gunicorn each worker process counts on its own;
   prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, prepared by
   `gateway/gunicorn_conf.py`) adds them up at scrape time, whichever worker answers the scrape.
+* `zarr_ingress_gateway_ignored_columns_total{endpoint}`: columns of accepted uploads that the
+  node's schema does not know (recorded on each item as `ignored_columns`; not a label per name,
+  which a client could make unbounded).
 * `zarr_ingress_queue_depth{endpoint}` and `zarr_ingress_queue_oldest_age_seconds{endpoint}`:
   read from the queue directory at scrape time, so they are the same from every process; so are
   `zarr_ingress_queue_failed_items{endpoint}` (items in failed/), `zarr_ingress_queue_free_bytes`
@@ -80,11 +83,18 @@ class GatewayMetrics:
             "zarr_ingress_gateway_uploads", "Upload requests answered, by endpoint and HTTP status",
             ["endpoint", "status"], registry=self.registry,
         )
+        self.ignored_columns = Counter(
+            "zarr_ingress_gateway_ignored_columns", "Columns of accepted uploads unknown to the schema (ignored)",
+            ["endpoint"], registry=self.registry,
+        )
         if not self.multiprocess:
             self.registry.register(self.queue_collector)
 
     def count_upload(self, endpoint: str, status: int) -> None:
         self.uploads.labels(endpoint=endpoint, status=str(status)).inc()
+
+    def count_ignored_columns(self, endpoint: str, columns: int) -> None:
+        self.ignored_columns.labels(endpoint=endpoint).inc(columns)
 
     def render(self) -> bytes:
         if not self.multiprocess:

@@ -67,6 +67,9 @@ class Settings:
     smtp: SmtpSettings | None = None
     scrappers: tuple[Mapping[str, Any], ...] = ()
     config_warnings: tuple[str, ...] = ()  # logged once by each process at start
+    max_columns: int = 2_000
+    public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
+    operators: tuple[str, ...] = ()  # users who may read every upload's status
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`; KeyError when there is none."""
@@ -139,6 +142,9 @@ def load_settings(
         worker_retry_max_seconds=reader.number("WORKER_RETRY_MAX_SECONDS", 60.0, minimum=0.01),
         done_retention_days=reader.number("DONE_RETENTION_DAYS", 7.0, minimum=0.0),
         worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 9101, minimum=0, maximum=65535),
+        max_columns=reader.integer("MAX_COLUMNS", 2_000, minimum=1),
+        public_docs=reader.boolean("PUBLIC_DOCS", True),
+        operators=reader.names("OPERATORS"),
     )
 
 
@@ -234,6 +240,16 @@ class _Reader:
         if value.upper() not in allowed:
             raise ConfigError(f"{self.label(name)}: {value!r} is not one of {', '.join(allowed)}")
         return value.upper()
+
+    def names(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of user names ("alice,bob")."""
+        value = self.text(name)
+        if value is None:
+            return ()
+        names = tuple(n.strip() for n in value.split(","))
+        if not all(names):
+            raise ConfigError(f"{name}: {value!r} has an empty name (use a comma-separated list like alice,bob)")
+        return names
 
     def users(self, name: str) -> dict[str, str]:
         value = self.text(name)

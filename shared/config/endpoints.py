@@ -47,7 +47,8 @@ BASE_KEYS = {
 SMTP_KEYS = ("notify_to", "host", "port", "from_email", "username")
 # Keys that may sit flat on an entry or nested under `data_source:`.
 DATA_SOURCE_KEYS = ("schema_path", "target_node", "extract_fn", "fn_module", "content_types")
-ENDPOINT_KEYS = ("name", "endpoint", "users", "data_source", *DATA_SOURCE_KEYS)
+ENDPOINT_KEYS = ("name", "endpoint", "users", "extra_columns", "data_source", *DATA_SOURCE_KEYS)
+EXTRA_COLUMNS = ("ignore", "reject")  # what an upload's columns unknown to the schema get
 DEFAULT_CONTENT_TYPES = ("application/json", "text/csv")
 SMTP_DEFAULT_PORT = 587
 
@@ -63,6 +64,7 @@ class Endpoint:
     extract_fn: str | None = None  # ... and the function in it
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES  # accepted by an extractor endpoint
     config_dir: Path | None = None  # folder of the endpoints file: where fn_module is resolved
+    extra_columns: str = "ignore"  # "ignore": recorded on the item as ignored_columns; "reject": 400
 
     @property
     def extractor(self) -> str | None:
@@ -242,12 +244,15 @@ def _endpoints(where: str, entries: list[Any], schema_base: Path, config_dir: Pa
                 raise ConfigError(f"{at}.users: expected a list of user names")
             users = tuple(users)
         fn_module, extract_fn = _extractor(at, entry)
+        extra_columns = entry.get("extra_columns", "ignore")
+        if extra_columns not in EXTRA_COLUMNS:
+            raise ConfigError(f"{at}.extra_columns: {extra_columns!r} is not one of {', '.join(EXTRA_COLUMNS)}")
         endpoints.append(Endpoint(
             name=name, route=route, schema_path=schema_path, users=users,
             target_node=_target_node(at, entry.get("target_node")),
             fn_module=fn_module, extract_fn=extract_fn,
             content_types=_content_types(at, entry.get("content_types"), fn_module is not None),
-            config_dir=config_dir.absolute(),
+            config_dir=config_dir.absolute(), extra_columns=extra_columns,
         ))
     return tuple(endpoints)
 

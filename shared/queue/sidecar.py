@@ -54,6 +54,7 @@ class Sidecar:
     username: str | None = None
     remote_addr: str | None = None
     idempotency_key: str | None = None
+    ignored_columns: list[str] | None = None  # upload columns the node's schema does not know
     revision: int = 0  # + 1 at every state change; the highest copy wins after a crash
     attempts: int = 0
     claimed_at: str | None = None
