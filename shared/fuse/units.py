@@ -89,8 +89,8 @@ def parse_unit(expr: str) -> pint.Unit:
     """A pint unit from its expression; raises ValueError with a readable reason."""
     try:
         return registry().Unit(expr)
-    except (pint.errors.PintError, AttributeError, TypeError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"undefined unit {expr!r} ({exc})") from None
+    except Exception as exc:   # pint's parser raises anything (TokenError, AssertionError) on junk
+        raise ValueError(f"undefined unit {expr!r} ({exc or type(exc).__name__})") from None
 
 
 def long_name(expr: str | None) -> str | None:
