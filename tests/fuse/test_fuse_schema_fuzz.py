@@ -20,7 +20,7 @@ SCHEMAS = Path(__file__).parent / "schemas"
 TREES = [yaml.safe_load(path.read_text()) for path in sorted(SCHEMAS.glob("*.yaml"))]
 KEYS = ["ATTRS", "VARS", "COORDS", "coords", "unit", "type", "merge", "sorted", "composed",
         "step_limits", "allow_inserts", "chunk_size", "range", "interval", "discrete", "tick",
-        "tz", "na_value", "df_col", "source_unit", "name", "dtype", "time", "station", "lat"]
+        "tz", "epoch", "window", "na_value", "df_col", "source_unit", "name", "dtype", "time", "station", "lat"]
 JUNK = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=12)
     | st.sampled_from(["bool", "str[8]", "str[0]", "15m", "degC", "m", "None", "no_new",
