@@ -242,3 +242,23 @@ def test_free_keys_are_warnings_and_typos_are_errors(tmp_path):
         ("VARS/t/sorted", "a key of coordinates only; ignored on a variable")]
     with pytest.raises(SchemaError, match=r"COORDS/time/unit/tzone: unknown key, did you mean 'tz'\?"):
         load_schema(write(tmp_path, "COORDS: {time: {unit: {tick: s, tzone: UTC}}}"))
+
+
+def test_a_composed_station_and_a_fixed_width_table_merge_and_read_back(tmp_path):
+    schema = load_schema(SCHEMAS / "surface_weather.yaml")
+    root = open_store(schema, environ={"STORE_URL": str(tmp_path / "surface.zarr")})
+    rows = [("2024-05-01T06:00:00", 49.1, 16.6, "hourly", "11.5", "40", "false"),
+            ("2024-05-01T06:00:00", 49.1, 16.6, "6h", "12.0", "55", "true"),
+            ("2024-05-01T07:00:00", 50.2, 14.4, "hourly", "9.0", "", "false")]
+    forecast = root["forecast"]
+    forecast.update(table(rows, ["time", "lat", "lon", "table", "air_temperature", "cloudiness", "fog"]))
+    forecast.update(table(rows[:1], ["time", "lat", "lon", "table", "air_temperature", "cloudiness", "fog"]))
+
+    ds = xr.open_zarr(str(tmp_path / "surface.zarr"), group="forecast", consolidated=False)
+    assert ds.sizes == {"time": 2, "station": 2, "table": 2}      # re-merge adds no entry
+    assert ds["lat"].values.tolist() == [49.1, 50.2] and ds["table"].values.tolist() == ["hourly", "6h"]
+    assert ds["fog"].dtype == bool and ds["fog"].values[0, 0].tolist() == [False, True]
+    assert ds["cloudiness"].values[0, 0].tolist() == [40.0, 55.0]
+    group = zarr.open_group(str(tmp_path / "surface.zarr"), mode="r")
+    assert group["forecast"]["fog"].chunks == (256, 64, 64)
+    assert group.attrs["grid_step"] == 0.25 and group.attrs["created"] == "2024-03-01"
