@@ -1,0 +1,350 @@
+"""The Kubernetes manifests (deploy/kubernetes/) as `kubectl kustomize` renders them.
+
+Each overlay renders, passes the Kubernetes API schemas, runs as the image's unprivileged user
+with nothing writable but its volumes, wires every setting the code reads, and, loaded with the
+project's own configuration code, gives a valid configuration on every pod.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomllib
+import yaml
+
+from gateway.upload import MULTIPART_OVERHEAD
+from shared.config import load_settings
+from shared.fuse.schema import load_schema
+from shared.fuse.store import resolve_location
+from k8s_render import (
+    KUBERNETES, REPO, configmap_by_prefix, kubectl, kustomizations, objects, one, pod_specs, render,
+    rendered_text, validator,
+)
+
+pytestmark = pytest.mark.skipif(
+    kubectl() is None,
+    reason="no kubectl with Kustomize v5: run `bash .ci/k8s-check.sh` (it installs one into .ci/.k8s-tools-venv)",
+)
+
+OVERLAYS = kustomizations()
+IMAGE_USER = 11233
+SECRET = "zarr-ingress-secrets"
+# Where the code reads its environment, and the forms it reads it in.
+CODE_DIRS = ("shared", "gateway", "worker", "oci")
+ENV_READS = (
+    re.compile(r"""environ(?:\.get)?[(\[]\s*["']([A-Z][A-Z0-9_]+)["']"""),
+    # reader.text("STORE_URL", "ZF_STORE_URL"): a second name only when it closes the call (an alias),
+    # not reader.choice("LOG_LEVEL", "INFO", ...), whose second argument is the default.
+    re.compile(r"""reader\.\w+\(\s*["']([A-Z][A-Z0-9_]+)["'](?:\s*,\s*["']([A-Z][A-Z0-9_]+)["'](?=\s*\)))?"""),
+    re.compile(r"""(?:_env|env_int)\(\s*\w+\s*,\s*["']([A-Z][A-Z0-9_]+)["']"""),
+    re.compile(r"""_count\(\s*["']([A-Z][A-Z0-9_]+)["']"""),
+)
+OPTIONAL_TABLE = "### Settings the manifests leave unset"
+# What an operator's Secret would hold, in the form the code parses.
+SAMPLE_SECRETS = {"BASIC_AUTH_USERS_JSON": '{"logger-01": "sample-password"}'}
+
+
+def env_names_the_code_reads() -> set[str]:
+    names: set[str] = set()
+    for folder in CODE_DIRS:
+        for source in (REPO / folder).rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            for pattern in ENV_READS:
+                for match in pattern.finditer(text):
+                    names.update(group for group in match.groups() if group)
+    return names
+
+
+def documented_optional() -> set[str]:
+    """Names in the table of docs/deployment.md that lists the settings left unset on purpose."""
+    text = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    assert OPTIONAL_TABLE in text, f"docs/deployment.md lost its section {OPTIONAL_TABLE!r}"
+    section = text.split(OPTIONAL_TABLE, 1)[1].split("\n#", 1)[0]
+    return {name for row in section.splitlines() if row.startswith("|")
+            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
+
+
+def containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for _, spec in pod_specs(docs) for c in spec["containers"] + spec.get("initContainers", [])]
+
+
+def container_env(docs: list[dict[str, Any]], container: dict[str, Any], pod_name: str) -> dict[str, str]:
+    """The environment Kubernetes gives `container` in pod `pod_name`; secrets as samples."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        assert "configMapRef" in source, f"{container['name']}: envFrom only from ConfigMaps, secrets by key"
+        env.update(one(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), item["value"])
+        elif "fieldRef" in item["valueFrom"]:
+            assert item["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+            env[item["name"]] = pod_name
+        else:
+            key = item["valueFrom"]["secretKeyRef"]["key"]
+            env[item["name"]] = SAMPLE_SECRETS.get(key, f"sample-{key.lower()}")
+    return env
+
+
+def pod_names(statefulset: dict[str, Any]) -> list[str]:
+    return [f"{statefulset['metadata']['name']}-{n}" for n in range(statefulset["spec"].get("replicas", 1))]
+
+
+def materialize(docs: list[dict[str, Any]], spec: dict[str, Any], container: dict[str, Any],
+                env: dict[str, str], root: Path) -> dict[str, str]:
+    """Write the container's ConfigMap volumes under `root` and point `env`'s paths there."""
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = sorted(container["volumeMounts"], key=lambda m: -len(m["mountPath"]))
+    for mount in mounts:
+        target = root / mount["mountPath"].lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        volume = volumes.get(mount["name"])
+        if volume and "configMap" in volume:
+            for key, value in one(docs, "ConfigMap", volume["configMap"]["name"])["data"].items():
+                (target / key).write_text(value, encoding="utf-8")
+    moved = dict(env)
+    for name, value in env.items():
+        for mount in mounts:
+            if value == mount["mountPath"] or value.startswith(mount["mountPath"] + "/"):
+                moved[name] = str(root) + value
+                break
+    return moved
+
+
+def statefulset(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return one(docs, "StatefulSet", "zarr-ingress")
+
+
+def container(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    found = [c for c in statefulset(docs)["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    assert len(found) == 1, f"expected one container {name}"
+    return found[0]
+
+
+def test_the_base_and_two_overlays_exist() -> None:
+    assert {"base", "examples", "shards"} <= set(OVERLAYS)
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_every_kustomization_renders_and_passes_the_kubernetes_schemas(kustomization: str, tmp_path: Path) -> None:
+    docs = render(kustomization)
+    assert objects(docs, "StatefulSet") and objects(docs, "Ingress") and objects(docs, "PodDisruptionBudget")
+    command = validator()
+    if command is None:
+        pytest.skip("kubernetes-validate not installed: run `bash .ci/k8s-check.sh`")
+    file = tmp_path / "rendered.yaml"
+    file.write_text(rendered_text(kustomization), encoding="utf-8")
+    result = subprocess.run([command, "--strict", "--quiet", "-k", "1.37.0", str(file)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_every_pod_runs_restricted(kustomization: str) -> None:
+    docs = render(kustomization)
+    for workload, spec in pod_specs(docs):
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] == IMAGE_USER and pod["runAsGroup"] == IMAGE_USER
+        assert pod["fsGroup"] == IMAGE_USER, f"{workload}: the queue volume must be writable by the image's user"
+        assert pod["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
+        tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for c in spec["containers"]:
+            where = f"{workload}/{c['name']}"
+            context = c["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context.get("privileged", False) is False, where
+            assert context["capabilities"]["drop"] == ["ALL"] and not context["capabilities"].get("add"), where
+            assert "runAsUser" not in context or context["runAsUser"] == IMAGE_USER, where
+            assert any(m["mountPath"] == "/tmp" and m["name"] in tmp_volumes for m in c["volumeMounts"]), \
+                f"{where}: /tmp must be an emptyDir (the root filesystem is read-only)"
+            assert "memory" in c["resources"]["limits"] and c["resources"]["requests"], where
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_images_are_pinned_to_the_project_version(kustomization: str) -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    images = {c["image"] for c in containers(render(kustomization))}
+    assert images
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name.endswith("zarr-fuse-ingress") and tag == version, f"{image}: expected tag {version}"
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_each_pod_has_its_own_readwriteonce_queue_volume(kustomization: str) -> None:
+    docs = render(kustomization)
+    sts = statefulset(docs)
+    claims = {t["metadata"]["name"]: t["spec"] for t in sts["spec"]["volumeClaimTemplates"]}
+    assert claims["queue"]["accessModes"] == ["ReadWriteOnce"]
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert not objects(docs, "PersistentVolumeClaim"), "a standalone claim would be shared by the pods"
+    for doc in docs:
+        assert "ReadWriteMany" not in yaml.safe_dump(doc), f"{doc['kind']} {doc['metadata']['name']}: never RWX"
+    spec = sts["spec"]["template"]["spec"]
+    assert not any(v["name"] == "queue" for v in spec["volumes"]), "the queue must come from the claim template"
+    for c in spec["containers"]:
+        queue = [m for m in c["volumeMounts"] if m["name"] == "queue"]
+        assert [m["mountPath"] for m in queue] == ["/ingress-server/queue"], c["name"]
+        assert container_env(docs, c, "zarr-ingress-0")["QUEUE_DIR"] == "/ingress-server/queue"
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_probes_use_the_gateway_routes_and_the_worker_health_command(kustomization: str) -> None:
+    docs = render(kustomization)
+    gateway, worker = container(docs, "gateway"), container(docs, "worker")
+    assert gateway["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert gateway["ports"][0]["containerPort"] == int(container_env(docs, gateway, "zarr-ingress-0")["PORT"])
+    assert worker["livenessProbe"]["exec"]["command"] == ["ingress-healthcheck"]
+    assert worker["ports"][0]["containerPort"] == int(container_env(docs, worker, "zarr-ingress-0")["WORKER_METRICS_PORT"])
+    assert gateway["command"] == ["zarr-ingress", "gateway"] and worker["command"] == ["zarr-ingress", "worker"]
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_every_environment_variable_the_code_reads_is_wired_or_documented_optional(kustomization: str) -> None:
+    read = env_names_the_code_reads()
+    # The scan must keep finding the known forms, or this test would pass on nothing.
+    assert {"QUEUE_DIR", "S3_SECRET_KEY", "ZF_S3_SECRET_KEY", "WEB_CONCURRENCY", "WORKER_NICE", "HOST"} <= read
+    docs = render(kustomization)
+    wired: set[str] = set()
+    for c in containers(docs):
+        wired |= set(container_env(docs, c, "zarr-ingress-0"))
+    missing = sorted(read - wired - documented_optional())
+    assert not missing, (f"{kustomization}: the code reads {missing}: wire them in deploy/kubernetes/base/settings.env "
+                         f"(or the Secret {SECRET} for secrets), or list them under {OPTIONAL_TABLE!r} in docs/deployment.md")
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_secrets_come_only_from_the_secret_and_the_gateway_gets_no_s3_keys(kustomization: str) -> None:
+    docs = render(kustomization)
+    assert not objects(docs, "Secret"), "no secret values in the repository"
+    secret_names = {"BASIC_AUTH_USERS_JSON", "S3_ACCESS_KEY", "S3_SECRET_KEY", "SMTP_PASSWORD"}
+    for configmap in objects(docs, "ConfigMap"):
+        leaked = secret_names & set(configmap["data"]) | {k for k in configmap["data"] if k.startswith("ZF_S3_")}
+        assert not leaked, f"ConfigMap {configmap['metadata']['name']} holds {leaked}"
+    for c in containers(docs):
+        for item in c.get("env", []):
+            if item["name"] in secret_names:
+                assert item["valueFrom"]["secretKeyRef"]["name"] == SECRET, f"{c['name']}: {item['name']}"
+    gateway_env = {item["name"] for item in container(docs, "gateway").get("env", [])}
+    assert not gateway_env & {"S3_ACCESS_KEY", "S3_SECRET_KEY"}, "the gateway never touches S3"
+    assert "BASIC_AUTH_USERS_JSON" in gateway_env
+    worker_env = {item["name"] for item in container(docs, "worker").get("env", [])}
+    assert {"S3_ACCESS_KEY", "S3_SECRET_KEY"} <= worker_env
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_ingress_body_limit_matches_max_upload_bytes(kustomization: str) -> None:
+    docs = render(kustomization)
+    limit = one(docs, "Ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", limit.lower()).groups()
+    body = int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+    max_upload = int(container_env(docs, container(docs, "gateway"), "zarr-ingress-0")["MAX_UPLOAD_BYTES"])
+    # The gateway takes MAX_UPLOAD_BYTES of data plus the multipart framing around it.
+    assert body == max_upload + MULTIPART_OVERHEAD, f"proxy-body-size {limit} vs MAX_UPLOAD_BYTES {max_upload}"
+    assert one(docs, "Ingress")["spec"]["tls"], "Basic auth sends passwords: TLS is required"
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_every_pod_loads_a_valid_configuration_and_each_route_reaches_its_pod(kustomization: str, tmp_path: Path) -> None:
+    """load_settings (the code's own) on each pod's environment and mounted files; then the
+    Ingress sends each endpoint's route to a Service that selects exactly that pod."""
+    docs = render(kustomization)
+    sts = statefulset(docs)
+    spec = sts["spec"]["template"]["spec"]
+    template_labels = sts["spec"]["template"]["metadata"]["labels"]
+    paths = [p for rule in one(docs, "Ingress")["spec"]["rules"] for p in rule["http"]["paths"]]
+    services = {s["metadata"]["name"]: s for s in objects(docs, "Service")}
+    for pod in pod_names(sts):
+        for c in spec["containers"]:
+            if c["name"] == "scheduler":
+                continue  # reads the same settings; its command arrives with its own issue
+            root = tmp_path / pod / c["name"]
+            env = materialize(docs, spec, c, container_env(docs, c, pod), root)
+            settings = load_settings(env, dotenv=None)
+            assert settings.production and settings.auth_enabled
+        for endpoint in settings.endpoints:
+            path = ingress_path_for(paths, endpoint.route)
+            assert path is not None and path["pathType"] == "Prefix", f"{pod}: {endpoint.route} is not routed"
+            selector = services[path["backend"]["service"]["name"]]["spec"]["selector"]
+            reached = [other for other in pod_names(sts)
+                       if selector.items() <= {**template_labels, "statefulset.kubernetes.io/pod-name": other}.items()]
+            assert reached == [pod], f"{endpoint.route} is served by {pod} but its Service reaches {reached}"
+
+
+def ingress_path_for(paths: list[dict[str, Any]], route: str) -> dict[str, Any] | None:
+    """The Ingress path that takes `route` and what lies below it: the longest matching prefix."""
+    matching = [p for p in paths if p["pathType"] == "Prefix"
+                and (route + "/").startswith(p["path"].rstrip("/") + "/")]
+    return max(matching, key=lambda p: len(p["path"]), default=None)
+
+
+def test_shards_serve_every_endpoint_once_and_write_disjoint_stores(tmp_path: Path) -> None:
+    docs = render("shards")
+    sts = statefulset(docs)
+    spec = sts["spec"]["template"]["spec"]
+    worker = container(docs, "worker")
+    base = load_settings(materialize(render("base"), statefulset(render("base"))["spec"]["template"]["spec"],
+                                     container(render("base"), "worker"),
+                                     container_env(render("base"), container(render("base"), "worker"), "zarr-ingress-0"),
+                                     tmp_path / "base"), dotenv=None)
+    names: list[str] = []
+    stores: dict[str, str] = {}
+    for pod in pod_names(sts):
+        settings = load_settings(materialize(docs, spec, worker, container_env(docs, worker, pod), tmp_path / pod), dotenv=None)
+        assert settings.endpoints, f"{pod} serves no endpoint"
+        for endpoint in settings.endpoints:
+            names.append(endpoint.name)
+            schema = load_schema(endpoint.schema_path)
+            location = str(resolve_location(schema.attrs, {}, endpoint.schema_path.name))
+            assert stores.setdefault(location, pod) == pod, f"store {location} written by {stores[location]} and {pod}"
+    assert sorted(names) == sorted(e.name for e in base.endpoints), "each endpoint on exactly one shard"
+
+
+def test_base_schemas_are_the_repository_schemas() -> None:
+    configmap = configmap_by_prefix(render("base"), "zarr-ingress-schemas")
+    for key, value in configmap["data"].items():
+        shipped = (REPO / "schemas" / key).read_text(encoding="utf-8")
+        assert value == shipped, f"deploy/kubernetes/base/schemas/{key} differs from schemas/{key}: copy it again"
+
+
+def metric_names() -> set[str]:
+    """Series names the gateway and the worker export (a Counter `x` is exported as `x_total`)."""
+    names: set[str] = set()
+    for source in (REPO / "gateway" / "metrics.py", REPO / "worker" / "metrics.py"):
+        text = source.read_text(encoding="utf-8")
+        for kind, name in re.findall(r"(Counter|Gauge|Histogram|GaugeMetricFamily)\(\s*\"([a-z_]+)\"", text):
+            names |= {f"{name}_total"} if kind == "Counter" else {name, f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return names
+
+
+def test_alert_rules_and_scrapes_use_what_the_code_exports() -> None:
+    docs = render("examples")
+    exported = metric_names()
+    assert "zarr_ingress_worker_failed_total" in exported and "zarr_ingress_queue_oldest_age_seconds" in exported
+    rules = [r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    assert 3 <= len(rules)
+    for rule in rules:
+        used = set(re.findall(r"\bzarr_ingress_[a-z_]+", rule["expr"]))
+        assert used <= exported, f"{rule['alert']}: {used - exported} is not exported"
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+    ports = {p["name"] for p in one(docs, "Service", "zarr-ingress")["spec"]["ports"]}
+    monitor = one(docs, "ServiceMonitor")
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == ports & {"http", "worker-metrics"} == {"http", "worker-metrics"}
+    service_labels = one(docs, "Service", "zarr-ingress")["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels.items()
+
+
+def test_without_scheduler_component_removes_only_the_scheduler() -> None:
+    with_it = [c["name"] for c in statefulset(render("base"))["spec"]["template"]["spec"]["containers"]]
+    without = [c["name"] for c in statefulset(render("examples"))["spec"]["template"]["spec"]["containers"]]
+    assert with_it == ["gateway", "worker", "scheduler"] and without == ["gateway", "worker"]
+    assert container(render("base"), "scheduler")["command"] == ["zarr-ingress", "scheduler"]
+    assert KUBERNETES.joinpath("components", "without-scheduler", "kustomization.yaml").is_file()
