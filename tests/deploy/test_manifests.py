@@ -248,8 +248,10 @@ def test_ingress_body_limit_matches_max_upload_bytes(kustomization: str) -> None
     number, unit = re.fullmatch(r"(\d+)([kmg]?)", limit.lower()).groups()
     body = int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
     max_upload = int(container_env(docs, container(docs, "gateway"), "zarr-ingress-0")["MAX_UPLOAD_BYTES"])
-    # The gateway takes MAX_UPLOAD_BYTES of data plus the multipart framing around it.
-    assert body == max_upload + MULTIPART_OVERHEAD, f"proxy-body-size {limit} vs MAX_UPLOAD_BYTES {max_upload}"
+    # The gateway takes MAX_UPLOAD_BYTES of data plus the multipart framing around it: a lower
+    # limit would refuse uploads the gateway accepts; a little higher lets the gateway answer.
+    allowed = max_upload + MULTIPART_OVERHEAD
+    assert allowed <= body <= allowed + 1024**2, f"proxy-body-size {limit} vs MAX_UPLOAD_BYTES {max_upload}"
     assert one(docs, "Ingress")["spec"]["tls"], "Basic auth sends passwords: TLS is required"
 
 
