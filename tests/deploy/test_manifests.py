@@ -18,7 +18,7 @@ import tomllib
 import yaml
 
 from gateway.upload import MULTIPART_OVERHEAD
-from shared.config import load_settings
+from shared.config import Settings, load_settings
 from shared.fuse.schema import load_schema
 from shared.fuse.store import resolve_location
 from k8s_render import (
@@ -114,6 +114,14 @@ def materialize(docs: list[dict[str, Any]], spec: dict[str, Any], container: dic
                 moved[name] = str(root) + value
                 break
     return moved
+
+
+def pod_settings(docs: list[dict[str, Any]], pod: str, name: str, root: Path) -> Settings:
+    """What the code's own load_settings makes of container `name`'s environment and mounted
+    files in pod `pod` (the files written under `root`)."""
+    spec = statefulset(docs)["spec"]["template"]["spec"]
+    env = materialize(docs, spec, container(docs, name), container_env(docs, container(docs, name), pod), root)
+    return load_settings(env, dotenv=None)
 
 
 def statefulset(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,14 +274,12 @@ def test_every_pod_loads_a_valid_configuration_and_each_route_reaches_its_pod(ku
     paths = [p for rule in one(docs, "Ingress")["spec"]["rules"] for p in rule["http"]["paths"]]
     services = {s["metadata"]["name"]: s for s in objects(docs, "Service")}
     for pod in pod_names(sts):
-        for c in spec["containers"]:
-            if c["name"] == "scheduler":
-                continue  # reads the same settings; its command arrives with its own issue
-            root = tmp_path / pod / c["name"]
-            env = materialize(docs, spec, c, container_env(docs, c, pod), root)
-            settings = load_settings(env, dotenv=None)
-            assert settings.production and settings.auth_enabled
-        for endpoint in settings.endpoints:
+        # The scheduler reads the same settings; its command arrives with its own issue.
+        gateway, worker = (pod_settings(docs, pod, name, tmp_path / pod / name) for name in ("gateway", "worker"))
+        assert gateway.production and gateway.auth_enabled and gateway.users
+        assert [e.name for e in gateway.endpoints] == [e.name for e in worker.endpoints], \
+            f"{pod}: the gateway and the worker must serve the same endpoints"
+        for endpoint in gateway.endpoints:
             path = ingress_path_for(paths, endpoint.route)
             assert path is not None and path["pathType"] == "Prefix", f"{pod}: {endpoint.route} is not routed"
             selector = services[path["backend"]["service"]["name"]]["spec"]["selector"]
@@ -291,23 +297,20 @@ def ingress_path_for(paths: list[dict[str, Any]], route: str) -> dict[str, Any] 
 
 def test_shards_serve_every_endpoint_once_and_write_disjoint_stores(tmp_path: Path) -> None:
     docs = render("shards")
-    sts = statefulset(docs)
-    spec = sts["spec"]["template"]["spec"]
-    worker = container(docs, "worker")
-    base = load_settings(materialize(render("base"), statefulset(render("base"))["spec"]["template"]["spec"],
-                                     container(render("base"), "worker"),
-                                     container_env(render("base"), container(render("base"), "worker"), "zarr-ingress-0"),
-                                     tmp_path / "base"), dotenv=None)
+    base = pod_settings(render("base"), "zarr-ingress-0", "worker", tmp_path / "base")
     names: list[str] = []
     stores: dict[str, str] = {}
-    for pod in pod_names(sts):
-        settings = load_settings(materialize(docs, spec, worker, container_env(docs, worker, pod), tmp_path / pod), dotenv=None)
+    for pod in pod_names(statefulset(docs)):
+        settings = pod_settings(docs, pod, "worker", tmp_path / pod)
         assert settings.endpoints, f"{pod} serves no endpoint"
         for endpoint in settings.endpoints:
             names.append(endpoint.name)
             schema = load_schema(endpoint.schema_path)
-            location = str(resolve_location(schema.attrs, {}, endpoint.schema_path.name))
-            assert stores.setdefault(location, pod) == pod, f"store {location} written by {stores[location]} and {pod}"
+            # The pod's own environment: a STORE_URL there would send every endpoint to one store.
+            environ = container_env(docs, container(docs, "worker"), pod)
+            where = resolve_location(schema.attrs, environ, endpoint.schema_path.name)
+            store = f"{where.kind}:{where.path}"
+            assert stores.setdefault(store, pod) == pod, f"store {store} written by {stores[store]} and {pod}"
     assert sorted(names) == sorted(e.name for e in base.endpoints), "each endpoint on exactly one shard"
 
 
