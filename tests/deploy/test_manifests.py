@@ -45,6 +45,9 @@ ENV_READS = (
     re.compile(r"""_count\(\s*["']([A-Z][A-Z0-9_]+)["']"""),
 )
 OPTIONAL_TABLE = "### Settings the manifests leave unset"
+# Keys of a WSGI request environ (gateway/slow_clients.py reads them as `environ.get`), not
+# process environment variables.
+WSGI_KEYS = {"CONTENT_LENGTH", "CONTENT_TYPE", "REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REMOTE_ADDR"}
 # What an operator's Secret would hold, in the form the code parses.
 SAMPLE_SECRETS = {"BASIC_AUTH_USERS_JSON": '{"logger-01": "sample-password"}'}
 
@@ -57,7 +60,7 @@ def env_names_the_code_reads() -> set[str]:
             for pattern in ENV_READS:
                 for match in pattern.finditer(text):
                     names.update(group for group in match.groups() if group)
-    return names
+    return names - WSGI_KEYS
 
 
 def documented_optional() -> set[str]:
