@@ -115,3 +115,13 @@ def test_a_broken_plugin_is_one_line_naming_the_entry(tmp_path, source, expected
     with pytest.raises(ConfigError, match="endpoint 'bukov': extractor extract.bukov:extract: " + expected) as error:
         load_extractor(endpoint)
     assert "\n" not in str(error.value)
+
+
+def test_a_target_node_the_schema_does_not_have_stops_the_gateway(tmp_path):
+    (tmp_path / "s.yaml").write_text("ATTRS: {store_path: b/s.zarr}\nnetwork:\n  VARS: {}\n")
+    config = tmp_path / "endpoints.yaml"
+    config.write_text("- {name: a, endpoint: /api/v1/a, schema_path: s.yaml, target_node: netwrok}\n")
+    settings = load_settings({"QUEUE_DIR": str(tmp_path / "q"), "AUTH_ENABLED": "false",
+                              "ENDPOINTS_CONFIG": str(config)}, dotenv=None)
+    with pytest.raises(ConfigError, match="endpoint 'a': target_node 'netwrok' is not a node of s.yaml"):
+        create_app(settings)
