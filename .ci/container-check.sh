@@ -4,7 +4,7 @@
 #   bash .ci/container-check.sh        (as root; called by .ci/run; CI=true, no input)
 #
 # Steps, each named in the failure message: packages, tool venv, lint, compose config, base image,
-# image build, image checks, S3 stand-in image, podman API, stack up, sample uploads, merge,
+# image build, image checks (incl. GRIB and the extractor example), S3 stand-in image, podman API, stack up, sample uploads, merge,
 # client example, read back, worker restart, schemathesis.
 # No registry is reachable here, so `python:3.11-slim` is a local Debian bookworm built with
 # mmdebstrap, and the CI override (.ci/compose.ci.yaml) swaps MinIO for moto_server.
@@ -162,7 +162,9 @@ ids=$(podman run --rm "$IMAGE" sh -c 'echo "$(id -un) $(id -u) $(id -g)"' 2>/dev
 podman save --format docker-archive "$IMAGE" | "$PY" .ci/container_check.py no-dotenv || fail "a .env file is in a layer of the image"
 podman run --rm "$IMAGE" sh -c '! command -v gcc && ! command -v cc' >/dev/null 2>&1 || fail "a C compiler is in the final image"
 podman run --rm "$IMAGE" zarr-ingress --help >/dev/null 2>&1 || fail "zarr-ingress --help fails in the image"
-echo "user $user, no .env, no compiler"
+podman run --rm -v "$REPO/examples/extractors/bukov:/config:ro" -v "$REPO/.ci/image_formats_check.py:/check.py:ro" \
+    "$IMAGE" python /check.py || fail "GRIB (ecCodes) or the extractor example does not work in the image"
+echo "user $user, no .env, no compiler, GRIB and the extractor example work"
 
 step "S3 stand-in image (.ci/moto.Containerfile -> $MOTO_IMAGE)"
 wait "$MOTO_BUILD_PID" || { tail -40 "$WORK/moto-build.log" >&2; fail "podman build -f .ci/moto.Containerfile"; }

@@ -80,16 +80,26 @@ def _upload_operation(endpoint: Endpoint, *, with_node_path: bool) -> dict[str, 
     ]
     responses: dict[str, Any] = {"202": {"$ref": "#/components/responses/Accepted"}}
     responses.update({status: {"$ref": f"#/components/responses/Upload{status}"} for status in UPLOAD_ERRORS})
+    body: dict[str, Any] = {"$ref": "#/components/requestBodies/Upload"}
+    checked = "The table is checked cheaply (format, header, consistent rows) and queued; its values are checked when merged."
+    if endpoint.extractor:
+        # The extractor plugin alone reads these bytes: any declared type, checked for size only.
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        body = {"required": True, "description": f"Bytes for the extractor `{endpoint.extractor}`.",
+                "content": {**{t: binary for t in endpoint.content_types},
+                            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                                               "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+        checked = f"The bytes are queued as they are (size checked) and read by the extractor `{endpoint.extractor}`."
+    target = f" Node paths are below the endpoint's target node `{endpoint.target_node}`." if endpoint.target_node else ""
     return {
         "tags": ["uploads"],
         "operationId": f"upload_{endpoint.name}" + ("_node" if with_node_path else ""),
         "summary": f"Upload a table into {where} the `{endpoint.name}` store",
         "description": (
-            f"Schema: `{endpoint.schema_path.name}`.{allowed} The table is checked cheaply "
-            "(format, header, consistent rows) and queued; its values are checked when merged."
+            f"Schema: `{endpoint.schema_path.name}`.{allowed}{target} {checked}"
         ),
         "parameters": parameters,
-        "requestBody": {"$ref": "#/components/requestBodies/Upload"},
+        "requestBody": body,
         "responses": responses,
     }
 
@@ -245,7 +255,10 @@ def _components() -> dict[str, Any]:
                     "The table, either as the raw body (`text/csv` or `application/json`; also "
                     "`application/csv`, `text/comma-separated-values`, `text/json`) or as the field "
                     "`file` of a form, whose format is told by the part's content type or the file "
-                    "name's extension (`.csv`, `.json`)."
+                    "name's extension (`.csv`, `.json`, `.grib2`, `.grib2.bz2`, `.nc`). Media types in any case "
+                    "and with parameters; JSON also as `application/geo+json` or `application/vnd.*+json`. "
+                    "Binary fields: `application/x-grib`, `application/x-grib+bz2`, `application/x-netcdf` "
+                    "(or `application/netcdf`), checked by their magic bytes and read by the worker."
                 ),
                 "content": {
                     "text/csv": {
@@ -253,6 +266,8 @@ def _components() -> dict[str, Any]:
                         "example": CSV_EXAMPLE,
                     },
                     "application/json": {"schema": {"$ref": "#/components/schemas/JsonTable"}},
+                    **{media: {"schema": {"type": "string", "format": "binary"}}
+                       for media in ("application/x-grib", "application/x-grib+bz2", "application/x-netcdf")},
                     "multipart/form-data": {
                         "schema": {
                             "type": "object",

@@ -34,6 +34,13 @@ class SchemaCheck:
             except SchemaError as error:
                 message = str(error).replace("\n", " ")
                 raise ConfigError(f"{endpoint.schema_path}: invalid schema of endpoint {endpoint.name!r}: {message}") from None
+            target = endpoint.target_node
+            nodes = self.schemas[endpoint.name].nodes
+            if target and not any(path == target or path.startswith(target + "/") for path in nodes):
+                raise ConfigError(
+                    f"endpoint {endpoint.name!r}: target_node {target!r} is not a node of {endpoint.schema_path.name} "
+                    f"(nodes: {', '.join(repr(p) for p in nodes)})"
+                )
             for warning in self.schemas[endpoint.name].warnings:   # once per process start
                 log.warning("schema warning endpoint=%s %s", endpoint.name, warning)
 

@@ -5,6 +5,7 @@
     show ID [--lines N]         an item's sidecar, error, traceback and first payload lines
     retry ID... | --all [--endpoint E]    failed items back to the queue, in their original order
     purge --done --older-than 7d | --failed ID...
+    adopt OLD_QUEUE_DIR [--dry-run] [--failed]   take over the original server's queue (worker/adopt.py)
 
 Every command takes ``--json`` for scripts. Everything goes through ``shared.queue.Queue``, so
 the spool protocol stays in one place.
@@ -209,6 +210,45 @@ def cmd_purge(queue: Queue, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adopt(queue: Queue, args: argparse.Namespace) -> int:
+    from worker.adopt import adopt, plan_adoption
+
+    old = args.old_queue_dir.absolute()
+    if not (old / "accepted").is_dir() and not (old / "failed").is_dir():
+        print(f"adopt: {old} has no accepted/ or failed/ folder: not a queue of the original server", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"adopt: {error}", file=sys.stderr)
+        return 2
+    plans, left = plan_adoption(old, settings, queue, include_failed=args.failed)
+    if not args.dry_run:
+        adopt(queue, plans)
+    taken = [p for p in plans if p.reason is None]
+    skipped = [p for p in plans if p.reason is not None]
+    if args.json:
+        print(json.dumps({
+            "dry_run": args.dry_run,
+            "adopted": [{"old": str(p.payload), "endpoint": p.endpoint.name, "id": p.new_id} for p in taken],
+            "skipped": [{"old": str(p.payload), "reason": p.reason} for p in skipped],
+            "not_adopted": left,
+        }, indent=2))
+        return 0
+    verb = "would adopt" if args.dry_run else "adopted"
+    print(f"{verb} {len(taken)} upload(s) from {old}, in their original order" + (":" if taken else ""))
+    for plan in taken:
+        target = f" as {plan.new_id}" if plan.new_id else ""
+        print(f"  {plan.old_state}/{plan.payload.name} -> {plan.endpoint.name} {plan.fields['node_path'] or '/'}{target}")
+    for plan in skipped:
+        print(f"  skipped {plan.old_state}/{plan.payload.name}: {plan.reason}")
+    for state, count in left.items():
+        if count:
+            hint = " (merged already)" if state == "success" else " (add --failed to queue them again)"
+            print(f"not adopted: {count} item(s) in {state}/{hint}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zarr-ingress queue", description="Inspect and repair the upload queue.")
     parser.add_argument("--queue-dir", type=Path, help="the spool directory (default: QUEUE_DIR from the settings)")
@@ -231,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--failed", action="store_true")
     purge.add_argument("--older-than", type=parse_age, metavar="AGE")
     purge.add_argument("ids", nargs="*", metavar="ID")
+    adopt = commands.add_parser("adopt", parents=[common], help="import the original server's queue (nothing deleted)")
+    adopt.add_argument("old_queue_dir", type=Path, metavar="OLD_QUEUE_DIR")
+    adopt.add_argument("--dry-run", action="store_true", help="say what would be adopted, change nothing")
+    adopt.add_argument("--failed", action="store_true", help="also queue the old failed/ items again (after the waiting ones)")
     return parser
 
 
@@ -247,11 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"zarr-ingress queue: {error}", file=sys.stderr)
         return 2
-    if not queue_dir.is_dir():
+    if not queue_dir.is_dir() and args.command != "adopt":  # adopting may start a new queue
         print(f"zarr-ingress queue: QUEUE_DIR {queue_dir} does not exist", file=sys.stderr)
         return 2
     handler = {"status": cmd_status, "failed": cmd_failed, "show": cmd_show,
-               "retry": cmd_retry, "purge": cmd_purge}[args.command]
+               "retry": cmd_retry, "purge": cmd_purge, "adopt": cmd_adopt}[args.command]
     return handler(Queue(queue_dir), args)
 
 

@@ -89,7 +89,8 @@ STATES = (ACCEPTED, ACTIVE, DONE, FAILED)
 WAITING = (ACCEPTED, ACTIVE)  # not yet done or failed: what depth() counts
 _TIE_RANK = {ACCEPTED: 0, ACTIVE: 1, FAILED: 2, DONE: 3}
 
-_PAYLOAD_NAME = re.compile(r"(\d{8}T\d{6}_\d{9}Z)\.(csv|json)")
+# Every payload format: a pattern missing one would make recover() orphan those items.
+_PAYLOAD_NAME = re.compile(r"(\d{8}T\d{6}_\d{9}Z)\.(" + "|".join(map(re.escape, FORMATS)) + ")")
 _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 STALE_SECONDS = 60.0  # tmp leftovers and sidecar-less payloads older than this are not in flight

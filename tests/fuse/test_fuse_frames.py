@@ -5,6 +5,8 @@ polars table must give exactly what its rows give (same upsert rules, SCHEMA.md 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,8 @@ from fuse_helpers import snapshot, station_schema, table
 from shared.fuse import DataError, open_store
 
 polars = pytest.importorskip("polars")
+# Each example writes a store: few by default, more with PROPERTY_EXAMPLES (as tests/fuse/test_fuse_times.py).
+EXAMPLES = max(1, int(os.environ.get("PROPERTY_EXAMPLES", "60")) // 6)
 
 TIMES = pd.to_datetime(["2026-11-03T08:00Z", "2026-11-03T08:10Z"]).tz_localize(None)
 
@@ -122,7 +126,7 @@ def test_update_refuses_a_table_of_another_kind(local):
         node.update({"timestamp": ["2026-11-03T08:00Z"]})
 
 
-@settings(max_examples=15, derandomize=True, deadline=None)
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.floats(250, 320)), min_size=1, max_size=12))
 def test_merge_ds_of_random_fields_matches_a_plain_model(tmp_path_factory, cells):
     """Several fields merged one after another: the store holds the last value given per cell."""
