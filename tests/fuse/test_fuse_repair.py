@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -54,20 +55,30 @@ def readable(backend) -> xr.Dataset:
     return backend.open_xarray("store.zarr", None).load()
 
 
+def times_decode(backend) -> bool:
+    """Plain xarray opens the store and decodes its times to datetime64 (with cftime installed
+    a damaged time gives cftime objects instead of an error)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", xr.SerializationWarning)
+            return readable(backend)["time"].dtype.kind == "M"
+    except (ValueError, OverflowError):
+        return False
+
+
 def test_a_v1_damaged_store_is_repaired_and_opens_with_plain_xarray(backend):
     schema = damaged_store(backend)
-    with pytest.raises((ValueError, OverflowError)):
-        readable(backend)                         # the damage: xarray cannot decode the time
+    assert not times_decode(backend)              # the damage: xarray cannot decode the time
     if backend.kind == "local":                   # and the after-test check of the suite sees it
-        with pytest.raises((ValueError, OverflowError)):
+        with pytest.raises((ValueError, OverflowError, AssertionError)):
             assert_opens_with_plain_xarray(backend.local_path())
     plan = remove_entries(schema, "", "time", value=str(V1_DAMAGE), dry_run=True,
                           environ=backend.environ)
     assert (plan.indices, plan.values, plan.length) == ([2], [V1_DAMAGE], 3)
     assert plan.arrays["temperature"] == ((3, 2), (2, 2)) and plan.arrays["time"] == ((3,), (2,))
-    with pytest.raises((ValueError, OverflowError)):
-        readable(backend)                         # a dry run changes nothing
+    assert not times_decode(backend)              # a dry run changes nothing
     remove_entries(schema, "", "time", value=str(V1_DAMAGE), environ=backend.environ)
+    assert times_decode(backend)
     ds = readable(backend)
     assert [str(t)[:16] for t in ds.time.values] == ["2026-01-01T00:00", "2026-01-01T01:00"]
     assert ds.temperature.values.round(6).tolist() == [[0.0, 10.0], [5.0, 15.0]]
