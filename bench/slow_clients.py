@@ -9,12 +9,12 @@ Targets, each started by the bench on 127.0.0.1 with its own spool in a temporar
   after   `python -m gateway` as shipped (gateway/slow_clients.py: gevent, deadlines)
   nginx   Debian's nginx (`nginx` on PATH) with deploy/nginx/ingress.conf.template, TLS with a
           self-signed certificate made here, in front of an `after` gateway
-Attacks, K connections at once, kept at K (an attacker reconnects when the server closes one),
-none with credentials:
-  trickle    headers, then a body of 100 kB at one byte per second
-  stall      headers and 100 bytes of a 100 kB body, then nothing
+Attacks, K connections at once, kept at K (an attacker reconnects when the server closes one):
+  trickle    headers with valid credentials (a logger on a bad link), then a body of 100 kB at
+             one byte per second
+  stall      the same headers and 100 bytes of a 100 kB body, then nothing
   slowloris  a request line, then one more header line per second, never the blank line
-  idle       connect and send nothing
+  idle       connect and send nothing (no credentials)
 Meanwhile one logger POSTs a 10-row CSV every 0.2 s on a new connection (5 s client timeout).
 Printed per target, attack and K: the logger's served fraction (202s / attempts) and p99 latency
 (attempts that failed count with the time they took). Then "closed after": how long the server
@@ -116,7 +116,7 @@ class Attacker:
     def _opening(self) -> bytes:
         line = b"POST /api/v1/tree HTTP/1.1\r\nHost: localhost\r\n"
         if self.kind in ("trickle", "stall"):
-            return line + f"Content-Type: text/csv\r\nContent-Length: {ATTACK_BODY}\r\n\r\n".encode() + (
+            return line + f"Authorization: {AUTH}\r\nContent-Type: text/csv\r\nContent-Length: {ATTACK_BODY}\r\n\r\n".encode() + (
                 b"x" * 100 if self.kind == "stall" else b"")
         return line if self.kind == "slowloris" else b""
 
@@ -160,7 +160,8 @@ class Attacker:
                 selector.register(sock, selectors.EVENT_READ)
             ready = [key.fileobj for key, _ in selector.select(timeout=0)] if self.connections else []
         for sock in ready:
-            self._forget(sock)
+            if _answered_or_closed(sock):
+                self._forget(sock)
 
     def _forget(self, sock: socket.socket, counted: bool = True) -> None:
         sent = self.connections.pop(sock, None)
@@ -214,11 +215,23 @@ def stalled_close_times(target: Target, wait: float, count: int = 4) -> list[flo
                 if sock not in closed:
                     selector.register(sock, selectors.EVENT_READ)
             for key, _ in selector.select(timeout=0.5):
-                closed[key.fileobj] = time.monotonic() - opened
+                if _answered_or_closed(key.fileobj):
+                    closed[key.fileobj] = time.monotonic() - opened
     times = [closed.get(sock) for sock in attacker.connections]
     for sock in list(attacker.connections):
         attacker._forget(sock, counted=False)
     return times
+
+
+def _answered_or_closed(sock: socket.socket) -> bool:
+    """Readable is not closed: a TLS server also sends session tickets after the handshake."""
+    try:
+        sock.recv(4096)  # an answer (408) or the end of the stream
+        return True
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    except OSError:
+        return True  # reset
 
 
 def start_gateway(name: str, workdir: Path, extra_args: list[str]) -> Target:
@@ -284,7 +297,7 @@ def main() -> int:
     parser.add_argument("--close-wait", type=float, default=45.0, help="how long to watch stalled bodies (default 45)")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
-    attacks = args.attacks.split(",")
+    attacks = [kind for kind in args.attacks.split(",") if kind]  # --attacks '': only the stalled bodies
     names = args.targets.split(",")
     if "nginx" in names and shutil.which("nginx") is None:
         sys.exit("bench/slow_clients.py: no nginx on PATH (apt-get install nginx), or leave out --targets nginx")
@@ -301,7 +314,7 @@ def main() -> int:
             else:
                 sys.exit(f"bench/slow_clients.py: unknown target {name!r} (before, after, nginx)")
         print(f"logger: 10-row CSV every {LOGGER_PERIOD} s, new connection, {LOGGER_TIMEOUT:g} s timeout; "
-              f"{args.seconds:g} s per run; attackers without credentials")
+              f"{args.seconds:g} s per run")
         print(f"{'target':>7} {'attack':>9} {'K':>3} | {'served':>7} {'p99 s':>6} {'tries':>5}")
         for target in targets:
             for kind in attacks:

@@ -18,9 +18,12 @@ pytestmark = pytest.mark.slow
 
 READ_TIMEOUT = 2  # seconds; the default is 30
 SAMPLE = (TEST_DATA / "tree" / "default.csv").read_bytes()
+# A logger on a bad link: valid credentials, then the body stops (without credentials the app
+# answers 401 from the headers).
 STALLED_BODY = (
     b"POST /api/v1/tree HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\n"
-    b"Content-Length: 100000\r\n\r\ntimestamp,tree_id,"
+    + f"Authorization: {AUTH['Authorization']}\r\n".encode()
+    + b"Content-Length: 100000\r\n\r\ntimestamp,tree_id,"
 )
 
 
