@@ -30,7 +30,9 @@ STALLED_BODY = (
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory) -> Gunicorn:
     workdir = tmp_path_factory.mktemp("slow-clients")
-    server = Gunicorn(workdir / "queue", workdir, READ_TIMEOUT=str(READ_TIMEOUT))
+    # One worker process: every held connection lands on it (with two, the kernel may hand all of
+    # them to one while the other serves the upload).
+    server = Gunicorn(workdir / "queue", workdir, READ_TIMEOUT=str(READ_TIMEOUT), WEB_CONCURRENCY="1")
     yield server
     server.stop()
 
