@@ -59,7 +59,7 @@ class BodyStalled(Exception):
     """The client sent nothing for READ_TIMEOUT seconds in the middle of a body."""
 
 
-def buffer_bodies(app: WSGIApp, body_limit: int, timeout: float, runner: Runner) -> WSGIApp:
+def buffer_bodies(app: WSGIApp, body_limit: int, timeout: float, runner: Runner, *, production: bool = True) -> WSGIApp:
     """`app` behind a WSGI layer that reads each request body completely, then has `runner` call it."""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -75,7 +75,7 @@ def buffer_bodies(app: WSGIApp, body_limit: int, timeout: float, runner: Runner)
             environ["wsgi.input"] = _spool(environ["wsgi.input"], body_limit)
         except BodyStalled:
             _stop_reading(sock)
-            return _timeout_answer(timeout, start_response)
+            return _timeout_answer(timeout, start_response, production)
         return runner(_answer, app, environ, start_response)
 
     return application
@@ -122,9 +122,12 @@ def _stop_reading(sock) -> None:
             pass  # the client is gone already
 
 
-def _timeout_answer(timeout: float, start_response: Callable[..., Any]) -> list[bytes]:
+def _timeout_answer(timeout: float, start_response: Callable[..., Any], production: bool) -> list[bytes]:
     message = f"the request body stalled: nothing arrived for {timeout:g} s (READ_TIMEOUT); send it again"
-    body = json.dumps({"error": message}).encode()
+    answer: dict[str, Any] = {"error": message}
+    if not production:
+        answer["trace"] = None  # as the app's error bodies: no exception explains a silent client
+    body = json.dumps(answer).encode()
     start_response("408 Request Timeout", [
         ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
     ])
@@ -151,13 +154,14 @@ class DeadlineWorker(GeventWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()
         self.read_timeout = read_timeout()
-        body_limit = load_settings().max_upload_bytes + FRAMING_ALLOWANCE
+        settings = load_settings()
+        body_limit = settings.max_upload_bytes + FRAMING_ALLOWANCE
         pool = ThreadPool(self.cfg.threads)
 
         def in_thread(function, *args):
             return pool.spawn(function, *args).get()  # this greenlet waits, the loop goes on
 
-        self.wsgi = buffer_bodies(self.wsgi, body_limit, self.read_timeout, in_thread)
+        self.wsgi = buffer_bodies(self.wsgi, body_limit, self.read_timeout, in_thread, production=settings.production)
 
     def timeout_ctx(self):
         # gunicorn enters this around the reading of every request's headers, the first one
