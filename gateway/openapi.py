@@ -29,6 +29,7 @@ UPLOAD_ERRORS = {
     "bad node path or Idempotency-Key.",
     "401": "No or wrong credentials.",
     "403": "The user may not upload to this endpoint.",
+    "408": "The body stalled: nothing arrived for READ_TIMEOUT seconds; nothing was kept, send it again.",
     "413": "The body, or the gzip-inflated body, is over MAX_UPLOAD_BYTES.",
     "415": "Content type or content encoding the gateway cannot read.",
     "503": "The queue is full or its disk is low: nothing was kept; send again after `Retry-After` seconds.",
