@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ import zarr
 
 import zarr_fuse_layout as zf
 from fuse_helpers import table as text_table
-from shared.fuse import open_store
+from shared.fuse import SchemaError, open_store
 
 T0 = 1_780_000_000           # 2026-05-28, seconds since the epoch
 STATIONS = [(50.1, 15.2), (49.0, 16.5)]
@@ -213,3 +215,35 @@ def test_a_store_written_here_extends_as_zarr_fuse_extends_it_without_duplicates
                                               [(50.1, 15.2), (49.0, 16.5), (47.5, 13.25)]]
     assert group["temperature"][...].tolist()[0] == [20.5, 25.0, 5.0]
     assert group["temperature"][1, 0] == 7.0 and group["temperature"][1, 2] == 6.0
+
+
+V1_STORE = Path(__file__).resolve().parent / "data" / "v1_stations.zarr"
+
+
+def test_a_store_written_by_version_1_opens_and_extends_without_duplicates(local):
+    """``data/v1_stations.zarr`` was written by version 1 of this engine: blake2b station keys,
+    variable-length strings for ``str[6]``, ``composed: []`` on simple coordinates."""
+    path = local.local_path("stations.zarr")
+    shutil.copytree(V1_STORE, path)
+    old_keys = zarr.open_group(str(path), mode="r")["station"][...].tolist()
+    schema = {"ATTRS": local.attrs("stations.zarr"),
+              "COORDS": {"time": {"unit": {"tick": "s"}, "df_col": "timestamp", "chunk_size": 4},
+                         "station": {"composed": ["lat", "lon"], "chunk_size": 2},
+                         "site": {"type": "str[6]", "sorted": False, "chunk_size": 2}},
+              "VARS": {"lat": {"coords": "station", "unit": "deg"},
+                       "lon": {"coords": "station", "unit": "deg"},
+                       "temperature": {"coords": ["time", "station", "site"], "unit": "degC"}}}
+    node = open_store(schema, environ=local.environ)
+    node.update(pd.DataFrame({"timestamp": ["2026-01-01T00:20Z", "2026-01-01T00:20Z"],
+                              "lat": ["50.1", "47.0"], "lon": ["15.2", "13.0"],
+                              "site": ["north", "east-1"], "temperature": ["3.5", "4.5"]}))
+    group = zarr.open_group(str(path), mode="r")
+    assert group["station"][...].tolist() == old_keys + [hash((47.0, 13.0))]
+    assert group["site"][...].tolist() == ["north", "south", "east-1"]
+    temperature = group["temperature"][...]
+    assert temperature.shape == (3, 3, 3)
+    assert temperature[0, 0, 0] == 1.5 and temperature[1, 1, 1] == 2.5
+    assert temperature[2, 0, 0] == 3.5 and temperature[2, 2, 2] == 4.5
+    with pytest.raises(SchemaError, match=r"COORDS/site/type: the store has str\[6\], the schema says str\[9\]"):
+        schema["COORDS"]["site"]["type"] = "str[9]"
+        open_store(schema, environ=local.environ)
