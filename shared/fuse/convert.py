@@ -190,7 +190,7 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
         na_number = _na_number(var)
         if na_number is not None:     # by value: "-999", "-999.0" and JSON -999.0 alike
             valid = valid & (numbers != na_number)
-        if _data_decides_type(var) and _whole_numbers(raw, numbers, valid):
+        if data_decides_type(var) and _whole_numbers(raw, numbers, valid):
             kind = "int64"        # no type, no unit: integers stay int64, as in zarr-fuse
         if kind.startswith("float"):
             fn = units.converter(var.source_unit, var.unit) if isinstance(var.unit, str) else None
@@ -205,6 +205,7 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
                 raise _fail(raw, overflow, column, f"does not fit in {kind} (largest "
                                                    f"{np.finfo(kind).max:g}); it would be stored as inf")
         else:
+            _check_infinite(var, raw, numbers, valid)   # the cause, before "not an integer"
             info = np.iinfo(kind)
             bad = valid & ((numbers != np.round(numbers)) | (numbers < info.min) | (numbers > info.max))
             if bad.any():
@@ -256,9 +257,14 @@ def _check_infinite(var: VarSchema, raw: pd.Series, numbers: np.ndarray, valid: 
                                           "(such as interval: [0, .inf]) allows it")
 
 
-def _data_decides_type(var: VarSchema) -> bool:
+def data_decides_type(var: VarSchema) -> bool:
+    """No type and no unit: the variable keeps the type of its data (ints stay int64), as in
+    zarr-fuse; a stored array's dtype decides once there is one. An infinite range bound
+    says the values are floats."""
+    infinite = var.range is not None and var.range.labels is None and \
+        math.inf in (abs(var.range.lo), abs(var.range.hi))
     return var.type is None and var.unit is None and var.dtype == "float64" and \
-        not getattr(var, "composed", ())
+        not getattr(var, "composed", ()) and not infinite
 
 
 def _whole_numbers(raw: pd.Series, numbers: np.ndarray, valid: np.ndarray) -> bool:

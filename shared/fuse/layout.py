@@ -18,6 +18,7 @@ from zarr.core.sync import sync
 from zarr.errors import UnstableSpecificationWarning
 
 from . import units
+from .convert import data_decides_type
 from .errors import SchemaError
 from .schema import CoordSchema, NodeSchema, VarSchema
 
@@ -201,13 +202,6 @@ def stored_type(arr: zarr.Array, entry: dict) -> str:
         declared = entry.get("type")
         return declared if isinstance(declared, str) and declared.startswith("str") else "str"
     return str(np.dtype(dtype))
-
-
-def data_decides_type(var: VarSchema) -> bool:
-    """No type and no unit: the variable keeps the type of its data (ints stay int64), as in
-    zarr-fuse; the array's dtype is then whatever the store holds."""
-    composed = getattr(var, "composed", ())
-    return var.type is None and var.unit is None and not composed and var.dtype == "float64"
 
 
 def adopt_stored_types(schema: NodeSchema, arrays: dict[str, zarr.Array]) -> NodeSchema:
