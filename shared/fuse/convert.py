@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from decimal import Decimal, InvalidOperation
+
 import numpy as np
 import pandas as pd
 
@@ -206,13 +208,49 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
                                                    f"{np.finfo(kind).max:g}); it would be stored as inf")
         else:
             _check_infinite(var, raw, numbers, valid)   # the cause, before "not an integer"
-            info = np.iinfo(kind)
-            bad = valid & ((numbers != np.round(numbers)) | (numbers < info.min) | (numbers > info.max))
-            if bad.any():
-                raise _fail(raw, bad, column, f"is not an integer of type {kind}")
-            values = np.where(valid, numbers, 0).astype(kind)
+            values = _integers(raw, numbers, valid, kind, column)
     _check_range(var, raw, values, valid, column)
     return Column(values, valid)
+
+
+EXACT_IN_FLOAT64 = 2.0 ** 53  # beyond this, float64 no longer holds every integer
+
+
+def _integers(raw: pd.Series, numbers: np.ndarray, valid: np.ndarray, kind: str, column: str) -> np.ndarray:
+    """The cells as integers of ``kind``, exactly: large ones are read again from their text,
+    never rounded through float64 (9223372036854775807 stays itself, one more is an error)."""
+    info = np.iinfo(kind)
+    bad = valid & (numbers != np.round(numbers))
+    large = valid & ~bad & (np.abs(numbers) >= EXACT_IN_FLOAT64)
+    small = valid & ~bad & ~large
+    bad |= small & ((numbers < info.min) | (numbers > info.max))
+    values = np.zeros(len(raw), dtype=kind)
+    ok = small & ~bad
+    values[ok] = numbers[ok].astype(kind)
+    for i in np.flatnonzero(large):
+        exact = _exact_integer(raw.iloc[i])
+        if exact is None or not info.min <= exact <= info.max:
+            bad[i] = True
+        else:
+            values[i] = exact
+    if bad.any():
+        raise _fail(raw, bad, column, f"is not an integer of type {kind}")
+    return values
+
+
+def _exact_integer(cell: object) -> int | None:
+    if isinstance(cell, (int, np.integer)) and not isinstance(cell, (bool, np.bool_)):
+        return int(cell)
+    text = str(cell).strip()
+    try:
+        return int(text)
+    except ValueError:  # "9.3e18", "1e400", or more digits than int() reads
+        pass
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return int(number) if number.is_finite() and number == number.to_integral_value() else None
 
 
 def _na_number(var: VarSchema) -> float | None:
@@ -270,9 +308,6 @@ def data_decides_type(var: VarSchema) -> bool:
 def _whole_numbers(raw: pd.Series, numbers: np.ndarray, valid: np.ndarray) -> bool:
     """Integers as the data gives them: an integer column, or integer text ("12", not "12.0")."""
     if not valid.any():
-        return False
-    present = numbers[valid]
-    if np.any(np.abs(present) > 2.0 ** 53):
         return False
     if pd.api.types.is_integer_dtype(raw.dtype):
         return True
