@@ -75,6 +75,7 @@ class Settings:
     max_columns: int = 2_000
     public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
     operators: tuple[str, ...] = ()  # users who may read every upload's status
+    s3_read_timeout: float = 30.0  # seconds one S3 attempt may wait for an answer (the engine reads it too)
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`; KeyError when there is none."""
@@ -143,6 +144,7 @@ def load_settings(
         max_columns=reader.integer("MAX_COLUMNS", 2_000, minimum=1),
         public_docs=reader.boolean("PUBLIC_DOCS", True),
         operators=reader.names("OPERATORS"),
+        s3_read_timeout=reader.number("S3_READ_TIMEOUT", 30.0, minimum=0.1),
     )
 
 
