@@ -271,7 +271,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             return jsonify(body), 503, {"Retry-After": str(QUEUE_FULL_RETRY_AFTER)}
         return jsonify(body), 200, {}
 
-    spec = build_spec(settings.endpoints)
+    spec = build_spec(settings.endpoints, public_docs=settings.public_docs)
 
     def docs(view):
         return view if settings.public_docs else protected(view)
