@@ -39,8 +39,10 @@ from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, U
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
 from gateway.schema_check import SchemaCheck
-from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
+from gateway.upload import MULTIPART_OVERHEAD, RAW, check_node_path, read_upload
+from shared.binary import BINARY_FORMATS, check_magic
 from shared.config import ConfigError, Endpoint, Settings, load_settings
+from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
 from shared.parse import ParseError, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
@@ -122,6 +124,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.auth_enabled and not settings.users:
         raise ConfigError("BASIC_AUTH_USERS_JSON: no users defined while AUTH_ENABLED is true")
     _configure_logging(settings.log_level)
+    for warning in settings.config_warnings:
+        log.warning("%s", warning)
+    # The gateway never runs an extractor, but it checks them all at start like the worker,
+    # so a broken plugin stops the deployment before it takes an upload the worker cannot read.
+    load_extractors(settings.endpoints)
 
     app = Flask("gateway", root_path=str(Path(__file__).parent))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
@@ -164,21 +171,28 @@ def create_app(settings: Settings | None = None) -> Flask:
             user = current_user()
             if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
                 raise Forbidden(f"user {user!r} may not upload to {endpoint.route}")
-            node_path = check_node_path(node_path)
+            node_path = endpoint.node_path(check_node_path(node_path))  # below its target_node
             node = schemas.node(endpoint.name, node_path)
             idempotency_key = _idempotency_key()
             # A resend of a key already accepted gets its original id, even when the queue is full;
             # the same key with another body is a conflict, never a silent drop of the new data.
             original = queue.replayed(endpoint.name, user, idempotency_key, node_path) if idempotency_key else None
             if original is not None:
-                return replayed_response(original, read_upload(request, settings.max_upload_bytes).payload)
+                return replayed_response(original, read_upload(request, settings.max_upload_bytes, endpoint).payload)
             capacity.check()
-            upload = read_upload(request, settings.max_upload_bytes)
+            upload = read_upload(request, settings.max_upload_bytes, endpoint)
             try:
-                columns = sniff_columns(upload.payload, upload.format, settings.max_columns)
+                if upload.format in BINARY_FORMATS:
+                    check_magic(upload.payload, upload.format)  # variables are checked by the worker
+                    ignored: list[str] = []
+                elif upload.format != RAW:  # an extractor endpoint: only size and encoding are ours
+                    columns = sniff_columns(upload.payload, upload.format, settings.max_columns)
+                    ignored = schemas.columns(node, columns, endpoint.extra_columns)
+                else:
+                    ignored = []
             except ParseError as error:
-                raise BadUpload(f"{upload.format.upper()} upload rejected: {error}") from None
-            ignored = schemas.columns(node, columns, endpoint.extra_columns)
+                message = str(error) if upload.format in BINARY_FORMATS else f"{upload.format.upper()} upload rejected: {error}"
+                raise BadUpload(message) from None
             try:
                 with capacity.reserve(len(upload.payload)):
                     sidecar = queue.enqueue(

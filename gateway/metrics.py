@@ -8,7 +8,11 @@
   node's schema does not know (recorded on each item as `ignored_columns`; not a label per name,
   which a client could make unbounded).
 * `zarr_ingress_queue_depth{endpoint}` and `zarr_ingress_queue_oldest_age_seconds{endpoint}`:
-  read from the queue directory at scrape time, so they are the same from every process.
+  read from the queue directory at scrape time, so they are the same from every process; so are
+  `zarr_ingress_queue_failed_items{endpoint}` (items in failed/), `zarr_ingress_queue_free_bytes`
+  (free space on the queue's filesystem) and `zarr_ingress_worker_heartbeat_age_seconds` (age of
+  the worker's heartbeat file; +Inf when no worker has ever written one), which the alert rules
+  in `deploy/prometheus/alerts.yaml` read.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, disable_created_metric
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shared.queue import Queue, id_time
+from shared.queue import FAILED, Queue, id_time
+from shared.queue.heartbeat import read_heartbeat
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -49,6 +54,23 @@ class QueueCollector:
             age.add_metric([endpoint], now - id_time(oldest).timestamp() if oldest else 0.0)
         yield depth
         yield age
+
+        failed = GaugeMetricFamily(
+            "zarr_ingress_queue_failed_items", "Items in failed/ per endpoint", labels=["endpoint"]
+        )
+        failed_counts = self.queue.counts().get(FAILED, {})
+        for endpoint in sorted(set(self.endpoints) | set(failed_counts)):
+            failed.add_metric([endpoint], failed_counts.get(endpoint, 0))
+        yield failed
+        yield GaugeMetricFamily(
+            "zarr_ingress_queue_free_bytes", "Free bytes on the queue's filesystem", value=self.queue.free_bytes()
+        )
+        heartbeat = read_heartbeat(self.queue.root)
+        yield GaugeMetricFamily(
+            "zarr_ingress_worker_heartbeat_age_seconds",
+            "Seconds since the worker holding the queue last wrote its heartbeat (+Inf: never)",
+            value=heartbeat.age_seconds() if heartbeat else float("inf"),
+        )
 
 
 class GatewayMetrics:

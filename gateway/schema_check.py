@@ -14,12 +14,15 @@ Whether the values convert is the merge engine's business in the worker.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
 from gateway.errors import BadUpload
 from shared.config import ConfigError, Endpoint
 from shared.fuse import NodeSchema, Schema, SchemaError, load_schema
+
+log = logging.getLogger("zarr_ingress.gateway")
 
 
 class SchemaCheck:
@@ -31,6 +34,8 @@ class SchemaCheck:
             except SchemaError as error:
                 message = str(error).replace("\n", " ")
                 raise ConfigError(f"{endpoint.schema_path}: invalid schema of endpoint {endpoint.name!r}: {message}") from None
+            for warning in self.schemas[endpoint.name].warnings:   # once per process start
+                log.warning("schema warning endpoint=%s %s", endpoint.name, warning)
 
     def node(self, endpoint: str, node_path: str) -> NodeSchema:
         schema = self.schemas[endpoint]
@@ -60,10 +65,10 @@ class SchemaCheck:
             )
         variables = node.variable_columns()
         if variables and not present.intersection(variables):
-            unknown = [c for c in columns if c not in node.required_columns()]
+            others = [c for c in columns if c not in node.required_columns()]
             raise BadUpload(
                 f"no variable column of node {node.path or '/'!r} in the upload: expected at least one of "
-                f"{', '.join(variables)}; unknown column(s): {', '.join(unknown) or 'none'}"
+                f"{', '.join(variables)}; unknown column(s): {', '.join(others) or 'none'}"
             )
         if unknown and extra_columns == "reject":
             raise BadUpload(

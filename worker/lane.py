@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from shared.fuse import open_store
-from shared.parse import header_columns, read_table
+from shared.parse import header_columns
 from shared.queue import Queue
 from shared.queue.heartbeat import utc_stamp
 
@@ -36,6 +36,7 @@ from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
 from worker.logs import log_event
+from worker.payloads import PayloadReader
 
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
@@ -89,8 +90,10 @@ class Lane(threading.Thread):
         metrics: WorkerMetrics,
         stop: threading.Event,
         environ: Mapping[str, str] | None = None,
+        reader: PayloadReader | None = None,
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
         self.schema = schema
         self.queue = queue
@@ -195,6 +198,7 @@ class Lane(threading.Thread):
                 log_event(log, "store_opened", endpoint=self.endpoint)
             except Exception as error:
                 # The items simply wait in accepted/. Logged once per attempt.
+                self.metrics.store_errors.labels(self.endpoint).inc()
                 if classify(error) is Verdict.TRANSIENT:
                     self._store_unreachable(error)
                 delay = self._pause(error)
@@ -264,6 +268,7 @@ class Lane(threading.Thread):
             wait(completion.moves)
             for move in completion.moves:
                 move.result()  # a failed move stops here: its item is still waiting, merged again later
+            self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()
                 ignored = {"ignored_columns": ",".join(entry.item.sidecar.ignored_columns)} \
@@ -292,9 +297,12 @@ class Lane(threading.Thread):
         prepared: list[Any] = []
         for position, entry in enumerate(batch):
             try:
-                table = entry.table if entry.table is not None else read_table(entry.payload, entry.item.sidecar.format)
+                node = self._node(entry.item.sidecar.node_path)
+                table = entry.table
+                if table is None:
+                    table = self.reader.table(entry.payload, entry.item.sidecar, node.schema)
                 entry.rows = len(table)
-                prepared.append(self._node(entry.item.sidecar.node_path).prepare(table))
+                prepared.append(node.prepare(table))
                 good.append(entry)
                 continue
             except Exception as caught:
@@ -338,7 +346,12 @@ class Lane(threading.Thread):
         except Exception:  # the merge succeeded, so the node exists; never fail a completion for a record
             return {}
         known = set(node.required_columns()) | set(node.variable_columns())
-        columns = list(entry.table.columns) if entry.table is not None else header_columns(entry.payload)
+        if sidecar.format == "csv":
+            columns = header_columns(entry.payload)
+        elif entry.table is not None:
+            columns = list(entry.table.columns)
+        else:  # binary formats and extractor plugins: their variables are the reader's business
+            return {}
         ignored = [str(c) for c in columns if c not in known]
         if ignored:
             self.metrics.ignored_columns.labels(self.endpoint).inc(len(ignored))
@@ -372,6 +385,7 @@ class Lane(threading.Thread):
         if classify(error) is not Verdict.PERMANENT:
             self._forget_store()
         if classify(error) is Verdict.TRANSIENT:
+            self.metrics.store_errors.labels(self.endpoint).inc()
             self._store_unreachable(error)
         delay = self._pause(error)
         for entry in outcome.release:  # they stay in accepted/, in their place

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-FORMATS = ("csv", "json")
+# Tables, binary fields (shared/binary.py) and "raw" bytes for an endpoint's extractor plugin.
+FORMATS = ("csv", "json", "grib", "gribbz2", "netcdf", "raw")
 SIDECAR_SUFFIX = ".meta.json"
 ID_PATTERN = re.compile(r"\d{8}T\d{6}_\d{9}Z")
 
@@ -42,7 +43,7 @@ class Sidecar:
 
     id: str
     endpoint: str
-    format: str  # "csv" | "json"; also the payload's file extension
+    format: str  # one of FORMATS; also the payload's file extension
     size: int
     sha256: str
     received_at: str  # RFC 3339 UTC
