@@ -72,10 +72,10 @@ class SchemaCheck:
             )
         variables = node.variable_columns()
         if variables and not present.intersection(variables):
-            unknown = [c for c in columns if c not in node.required_columns()]
+            others = [c for c in columns if c not in node.required_columns()]
             raise BadUpload(
                 f"no variable column of node {node.path or '/'!r} in the upload: expected at least one of "
-                f"{', '.join(variables)}; unknown column(s): {', '.join(unknown) or 'none'}"
+                f"{', '.join(variables)}; unknown column(s): {', '.join(others) or 'none'}"
             )
         if unknown and extra_columns == "reject":
             raise BadUpload(

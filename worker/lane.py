@@ -10,6 +10,10 @@ and converting, never its merge). When the batch as a whole holds bad data, the 
 parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
 A crash at any point leaves the items in accepted/, and the next start merges them again; the
 merge is an idempotent upsert, so that is safe (rule 4).
+
+The lane keeps its state for operators (`report()`, written into the heartbeat and shown by
+`queue status`): "ok", or "store unreachable" since the first failure of a run of them, with
+the reason; and the store call it is in right now, with its start, so a hung store shows.
 """
 from __future__ import annotations
 
@@ -20,10 +24,13 @@ import time
 import traceback as tb
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from shared.fuse import open_store
+from shared.parse import header_columns
 from shared.queue import Queue
+from shared.queue.heartbeat import utc_stamp
 
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
@@ -102,6 +109,8 @@ class Lane(threading.Thread):
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
         self._pending: list[_Completion] = []
+        self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
+        self.busy: tuple[str, float, datetime] | None = None  # (what, monotonic start, UTC start)
         self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"moves-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
@@ -150,16 +159,48 @@ class Lane(threading.Thread):
             items = items[len(batch):]
         self._settle()
 
+    # -- state for operators --------------------------------------------------------------------
+    def report(self) -> dict[str, str | None]:
+        """The lane's state as the heartbeat carries it (plain strings, RFC 3339 times)."""
+        busy = self.busy
+        return {"state": self.state, "since": utc_stamp(self.state_since), "reason": self.state_reason or None,
+                "busy": busy[0] if busy else None, "busy_since": utc_stamp(busy[2]) if busy else None}
+
+    def busy_seconds(self) -> float:
+        busy = self.busy
+        return time.monotonic() - busy[1] if busy else 0.0
+
+    @contextlib.contextmanager
+    def _calling_store(self, what: str):
+        self.busy = (what, time.monotonic(), datetime.now(timezone.utc))
+        try:
+            yield
+        finally:
+            self.busy = None
+
+    def _store_reached(self) -> None:
+        if self.state != "ok":
+            self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
+
+    def _store_unreachable(self, error: BaseException) -> None:
+        if self.state != "store unreachable":  # the first failure of a run says since when
+            self.state_since = datetime.now(timezone.utc)
+        self.state, self.state_reason = "store unreachable", one_line(error)
+
     # -- the store ------------------------------------------------------------------------------
     def _store(self) -> Any:
         if self._root is None:
             try:
-                self._root = open_store(self.schema, environ=self.environ)
+                with self._calling_store("opening the store"):
+                    self._root = open_store(self.schema, environ=self.environ)
                 self._nodes = {}
+                self._store_reached()
                 log_event(log, "store_opened", endpoint=self.endpoint)
             except Exception as error:
                 # The items simply wait in accepted/. Logged once per attempt.
                 self.metrics.store_errors.labels(self.endpoint).inc()
+                if classify(error) is Verdict.TRANSIENT:
+                    self._store_unreachable(error)
                 delay = self._pause(error)
                 log_event(
                     log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
@@ -208,11 +249,13 @@ class Lane(threading.Thread):
             # The moves to done/ run while the next batch is read and converted; _settle() waits
             # for them before the next merge, so no batch is ever written ahead of an earlier
             # batch that a crash could leave in accepted/ (it would be merged again after it).
-            moves = [self._pool.submit(self.queue.complete, self._counted(entry), rows=entry.rows, batch=batch_id)
+            moves = [self._pool.submit(self.queue.complete, self._counted(entry), rows=entry.rows, batch=batch_id,
+                                       **self._ignored(entry))
                      for entry in outcome.merged]
             self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
             if outcome.trouble is None:
                 self.backoff.reset()
+                self._store_reached()
 
         if outcome.trouble is not None:
             self._settle()
@@ -228,10 +271,12 @@ class Lane(threading.Thread):
             self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()
+                ignored = {"ignored_columns": ",".join(entry.item.sidecar.ignored_columns)} \
+                    if entry.item.sidecar.ignored_columns else {}
                 log_event(
                     log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
                     node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=completion.batch_id,
-                    batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}",
+                    batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}", **ignored,
                 )
 
     def _merge_whole(self, batch: list[Entry]) -> _Outcome | None:
@@ -278,7 +323,8 @@ class Lane(threading.Thread):
             return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
         self._settle()
         try:
-            self._node(entries[0].item.sidecar.node_path).merge(prepared)
+            with self._calling_store(f"merging {len(entries)} item(s)"):
+                self._node(entries[0].item.sidecar.node_path).merge(prepared)
         except Exception as error:
             trace = tb.format_exc()
             if len(entries) == 1 and gives_up(classify(error), self._attempts(entries[0])):
@@ -289,6 +335,29 @@ class Lane(threading.Thread):
                 self.solo_through = max(self.solo_through, entries[-1].item.sidecar.id)
             return _Outcome(release=entries + rest, trouble=error, trouble_traceback=trace)
         return _Outcome(merged=entries, release=rest, trouble=trouble, trouble_traceback=trace)
+
+    def _ignored(self, entry: Entry) -> dict[str, list[str]]:
+        """`ignored_columns` for the done/ sidecar: columns the engine left out because the node
+        does not know them. The gateway records them at acceptance; items it did not check
+        (adopted, or queued before a schema change) get them here, so none goes unrecorded."""
+        sidecar = entry.item.sidecar
+        try:
+            node = self.schema.node_schema(sidecar.node_path)
+        except Exception:  # the merge succeeded, so the node exists; never fail a completion for a record
+            return {}
+        known = set(node.required_columns()) | set(node.variable_columns())
+        if sidecar.format == "csv":
+            columns = header_columns(entry.payload)
+        elif entry.table is not None:
+            columns = list(entry.table.columns)
+        else:  # binary formats and extractor plugins: their variables are the reader's business
+            return {}
+        ignored = [str(c) for c in columns if c not in known]
+        if ignored:
+            self.metrics.ignored_columns.labels(self.endpoint).inc(len(ignored))
+        if sidecar.ignored_columns is not None or not ignored:
+            return {}
+        return {"ignored_columns": ignored}
 
     def _attempts(self, entry: Entry) -> int:
         """Attempts before this one: the sidecar's count plus this process's retries."""
@@ -317,6 +386,7 @@ class Lane(threading.Thread):
             self._forget_store()
         if classify(error) is Verdict.TRANSIENT:
             self.metrics.store_errors.labels(self.endpoint).inc()
+            self._store_unreachable(error)
         delay = self._pause(error)
         for entry in outcome.release:  # they stay in accepted/, in their place
             upload_id = entry.item.sidecar.id

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 from shared.config import ConfigError, load_settings
 from shared.queue import FAILED, Item, Queue, QueueError, id_time
 
-from shared.queue.heartbeat import read_heartbeat, utc_stamp
+from shared.queue.heartbeat import parse_stamp, read_heartbeat, utc_stamp
 
 # State folder on disk -> state name shown to operators.
 STATE_NAMES = {"accepted": "waiting", "active": "active", "done": "done", "failed": "failed"}
@@ -88,6 +88,7 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
                 "pid": heartbeat.pid if heartbeat else None,
                 "host": heartbeat.host if heartbeat else None,
                 "heartbeat_at": utc_stamp(heartbeat.at) if heartbeat else None,
+                "lanes": heartbeat.lanes if heartbeat else {},
             },
         }, indent=2))
         return 0
@@ -106,7 +107,24 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
         state = "alive" if alive else "NOT RESPONDING"
         print(f"worker: {state} (pid {heartbeat.pid} on {heartbeat.host}, "
               f"heartbeat {human_age(heartbeat.age_seconds(now))} ago)")
+        for endpoint in sorted(heartbeat.lanes):
+            print(f"lane {endpoint}: {lane_line(heartbeat.lanes[endpoint], now)}")
     return 0
+
+
+def lane_line(lane: dict[str, Any], now: datetime) -> str:
+    """"store unreachable since 08:12:03 UTC (4.0m ago): <reason>", "ok", plus the store call under way."""
+    state = str(lane.get("state") or "unknown")
+    line = state
+    if state != "ok" and lane.get("since"):
+        since = parse_stamp(str(lane["since"]))
+        line += f" since {since:%H:%M:%S} UTC ({human_age((now - since).total_seconds())} ago)"
+        if lane.get("reason"):
+            line += f": {reason_line(lane['reason'], 200)}"
+    if lane.get("busy") and lane.get("busy_since"):
+        seconds = (now - parse_stamp(str(lane["busy_since"]))).total_seconds()
+        line += f"; {lane['busy']} for {human_age(seconds)}"
+    return line
 
 
 def cmd_failed(queue: Queue, args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 Start-up: wait for ``QUEUE_DIR/worker.lock`` (a second worker is a hot standby: the OS drops
 the lock the moment its holder dies, and the standby takes over within a poll interval), repair
 what a dead worker left (``Queue.recover``), then start the lanes and the watcher. While running:
-write the heartbeat, prune done/. On SIGTERM/SIGINT: let each lane finish the batch in progress
+write the heartbeat (with each lane's state), log a lane stuck in one store call every
+STALL_LOG_SECONDS (a hung S3 is never silent), prune done/. On SIGTERM/SIGINT: let each lane finish the batch in progress
 (every queue step is a rename, so nothing is ever half-moved), then release the lock.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ LOCK_FILE = "worker.lock"
 LOCK_POLL_SECONDS = 0.5
 SHUTDOWN_SECONDS = 25.0  # lanes get this long to finish their batch; the process exits before 30 s
 PRUNE_EVERY_SECONDS = 3600.0
+STALL_LOG_SECONDS = 30.0
 
 
 class Worker:
@@ -46,6 +48,7 @@ class Worker:
         metrics_addr: str = "0.0.0.0",
         environ: Mapping[str, str] | None = None,
         readers: Mapping[str, PayloadReader] | None = None,
+        stall_log_seconds: float = STALL_LOG_SECONDS,
     ) -> None:
         self.queue_dir = Path(queue_dir)
         self.readers = dict(readers or {})  # by endpoint: extractor plugins and binary formats
@@ -58,6 +61,8 @@ class Worker:
         self.stop = threading.Event()
         self.metrics = WorkerMetrics()
         self.lanes: dict[str, Lane] = {}
+        self.stall_log_seconds = stall_log_seconds
+        self._stall_logged: dict[str, float] = {}  # lane -> busy seconds at its last stall line
 
     def request_stop(self, reason: str = "signal") -> None:
         if not self.stop.is_set():
@@ -109,7 +114,8 @@ class Worker:
         next_prune = 0.0
         try:
             while not self.stop.is_set():
-                write_heartbeat(self.queue_dir, started_at)
+                write_heartbeat(self.queue_dir, started_at, {name: lane.report() for name, lane in self.lanes.items()})
+                self._report_stalls()
                 self._observe_waiting(queue)
                 if time.monotonic() >= next_prune:
                     self._prune(queue)
@@ -128,6 +134,19 @@ class Worker:
                     # worker's recover() puts them back; the merge is idempotent.
                     log_event(log, "lane_abandoned", logging.WARNING, endpoint=lane.endpoint)
         return 0
+
+    def _report_stalls(self) -> None:
+        for name, lane in self.lanes.items():
+            seconds = lane.busy_seconds()
+            last = self._stall_logged.get(name, 0.0)
+            if seconds < last:  # a new call since the last line
+                last = 0.0
+            if seconds - last >= self.stall_log_seconds:
+                report = lane.report()
+                log_event(log, "lane_stalled", logging.WARNING, endpoint=name, doing=report["busy"],
+                          seconds=f"{seconds:.0f}", since=report["busy_since"])
+                last = seconds
+            self._stall_logged[name] = last
 
     def _observe_waiting(self, queue: Queue) -> None:
         waiting = queue.waiting_by_endpoint()

@@ -154,12 +154,8 @@ class Queue:
             return self._publish(endpoint, payload, fields)
         index = self._idempotency_index(endpoint, fields.get("username"), key, fields.get("node_path") or "")
         with self._idempotency_lock(index):
-            try:
-                original = Sidecar.from_json(index.read_bytes())
-            except FileNotFoundError:
-                pass
-            else:
-                original.replayed = True
+            original = _read_index(index)
+            if original is not None:
                 return original
             sidecar = self._publish(endpoint, payload, fields)
             try:
@@ -175,13 +171,7 @@ class Queue:
     ) -> Sidecar | None:
         """The sidecar of the first upload with this key (same user, endpoint and node path), if any."""
         _check_endpoint(endpoint)
-        index = self._idempotency_index(endpoint, username, idempotency_key, node_path)
-        try:
-            original = Sidecar.from_json(index.read_bytes())
-        except FileNotFoundError:
-            return None
-        original.replayed = True
-        return original
+        return _read_index(self._idempotency_index(endpoint, username, idempotency_key, node_path))
 
     def find(self, upload_id: str) -> Item | None:
         """The item with this id in whichever state it is, or None (unknown or purged)."""
@@ -513,6 +503,23 @@ class Queue:
         write_synced((tmp, data))
         os.replace(tmp, path)
         fsync_dir(path.parent)
+
+
+def _read_index(index: Path) -> Sidecar | None:
+    """The original sidecar of an idempotency index file, marked replayed; None if there is none.
+
+    An index that cannot be read counts as absent: the upload is queued (at-least-once) rather
+    than refused for the want of a deduplication hint.
+    """
+    try:
+        original = Sidecar.from_json(index.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        log.warning("idempotency index unreadable path=%s error=%s", index, error)
+        return None
+    original.replayed = True
+    return original
 
 
 def _check_endpoint(name: str) -> None:
