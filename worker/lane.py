@@ -5,11 +5,12 @@ never blocks another (DESIGN.md section 3, rule 3). The store is opened once and
 it is reopened only after a store error.
 
 A batch goes through: plan (read and count each item) -> parse and convert the batch as one
-table -> one merge -> move each item to done/ (in parallel, overlapping the next batch's reading
-and converting, never its merge). When the batch as a whole holds bad data, the lane
+table -> one merge -> the batch to done/ as one unit (``Queue.complete_batch``, overlapping the
+next batch's reading and converting, never its merge). When the batch as a whole holds bad data, the lane
 parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
-A crash at any point leaves the items in accepted/, and the next start merges them again; the
-merge is an idempotent upsert, so that is safe (rule 4).
+A crash before the batch's completion record is durable leaves all its items in accepted/, and
+the next start merges them again (an idempotent upsert, rule 4); a crash after it finishes the
+moves from the record, so an earlier item is never merged again on top of a later one.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import logging
 import threading
 import time
 import traceback as tb
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -48,16 +49,17 @@ class LaneConfig:
     poll_seconds: float
     retry_max_seconds: float
     retry_base_seconds: float = 1.0
-    # Parallel moves to done/: each is three fsyncs, so more threads drain a backlog faster but
-    # compete harder with the gateway's own fsyncs on a shared disk (docs/operations.md).
+    # Threads for a batch completion's sidecar fsyncs: concurrent fsyncs share one filesystem
+    # commit, so more threads complete faster but compete harder with the gateway's own fsyncs
+    # on a shared disk (docs/operations.md).
     move_threads: int = 8
 
 
 @dataclass
 class _Completion:
-    """A merged batch whose moves to done/ are under way."""
+    """A merged batch whose completion (the moves to done/) is under way."""
 
-    moves: list[Future[Any]]
+    moves: Future[Any]
     entries: list[Entry]
     batch_id: str
     seconds: float
@@ -100,7 +102,9 @@ class Lane(threading.Thread):
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
         self._pending: list[_Completion] = []
-        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"moves-{endpoint}")
+        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"fsyncs-{endpoint}")
+        # One completion at a time, in batch order; its fsyncs run in _pool.
+        self._completer = ThreadPoolExecutor(1, thread_name_prefix=f"completion-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -128,11 +132,15 @@ class Lane(threading.Thread):
         with contextlib.suppress(Exception):
             self._settle()
         self._forget_store()
+        self._completer.shutdown(wait=True)
         self._pool.shutdown(wait=True)
 
     def drain_once(self) -> None:
         """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
         # A bounded scan: reading 10,000 sidecars to merge the first 200 would dominate a backlog.
+        # A completion that failed half-way (a full disk, say) is finished first: its batch was
+        # merged, and merging its waiting tail again on top of later batches would break order.
+        self.queue.roll_forward(self.endpoint)
         items = self.queue.scan(self.endpoint, limit=max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN))
         while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
             if self._store() is None:
@@ -202,11 +210,13 @@ class Lane(threading.Thread):
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
-            # The moves to done/ run while the next batch is read and converted; _settle() waits
-            # for them before the next merge, so no batch is ever written ahead of an earlier
-            # batch that a crash could leave in accepted/ (it would be merged again after it).
-            moves = [self._pool.submit(self.queue.complete, self._counted(entry), rows=entry.rows, batch=batch_id)
-                     for entry in outcome.merged]
+            # The completion runs while the next batch is read and converted; _settle() waits
+            # for it before the next merge, so no batch is ever written ahead of an earlier one
+            # that a crash could leave in accepted/ (it would be merged again after it).
+            moves = self._completer.submit(
+                self.queue.complete_batch, [self._counted(entry) for entry in outcome.merged],
+                [{"rows": entry.rows} for entry in outcome.merged], batch_id, pool=self._pool,
+            )
             self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
             if outcome.trouble is None:
                 self.backoff.reset()
@@ -219,9 +229,8 @@ class Lane(threading.Thread):
         """Wait for the moves to done/ of merged batches, then log them as merged."""
         while self._pending:
             completion = self._pending.pop(0)
-            wait(completion.moves)
-            for move in completion.moves:
-                move.result()  # a failed move stops here: its item is still waiting, merged again later
+            # A failed completion stops here; the next drain finishes it from its record.
+            completion.moves.result()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()
                 log_event(

@@ -66,12 +66,14 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.queue.batches import complete_batch, roll_forward
 from shared.queue.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
 from shared.queue.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
     FORMATS, ID_PATTERN, SIDECAR_SUFFIX, Sidecar, format_id, id_time, now_rfc3339,
@@ -277,6 +279,18 @@ class Queue:
         outcome.setdefault("merged_at", now_rfc3339())
         return self._move(item, DONE, attempts=item.sidecar.attempts + 1, **outcome)
 
+    def complete_batch(
+        self, items: Sequence[Item], outcomes: Sequence[Mapping[str, Any]], batch: str,
+        *, pool: Executor | None = None,
+    ) -> list[Item]:
+        """A merged batch -> done/ as one unit: a crash at any instant leaves all of it merged or
+        none of it done (``shared/queue/batches.py``); one directory fsync per folder touched."""
+        return complete_batch(self, items, outcomes, batch, pool=pool)
+
+    def roll_forward(self, endpoint: str | None = None) -> list[Item]:
+        """Finish the completions a crash interrupted (their batch was merged): -> done/."""
+        return roll_forward(self, endpoint)
+
     def fail(self, item: Item, error: str, traceback: str) -> Item:
         """-> failed/, with the reason an operator can act on."""
         self._expect(item, ACTIVE, ACCEPTED)
@@ -302,6 +316,7 @@ class Queue:
     def recover(self) -> list[Item]:
         """Repair what a crash left half done (see the module docstring); returns changed items."""
         self._clean_tmp()
+        rolled = self.roll_forward()
         sidecars: dict[str, list[Item]] = {}
         payloads: dict[str, list[tuple[str, str, Path]]] = {}
         for state in STATES:
@@ -358,7 +373,7 @@ class Queue:
             if touched:
                 log.info("recovered id=%s endpoint=%s state=%s", item.id, item.endpoint, item.state)
                 changed.append(item)
-        return changed
+        return rolled + changed
 
     def purge_done(self, older_than: timedelta) -> int:
         """Delete done items merged more than `older_than` ago (and idempotency entries as old)."""
@@ -429,7 +444,10 @@ class Queue:
         return sidecar
 
     def _move(self, item: Item, state: str, **changes: Any) -> Item:
-        sidecar = item.sidecar.updated(revision=item.sidecar.revision + 1, **changes)
+        return self._place(item, state, item.sidecar.updated(revision=item.sidecar.revision + 1, **changes))
+
+    def _place(self, item: Item, state: str, sidecar: Sidecar) -> Item:
+        """Move `item` to `state` with `sidecar` (its next revision): steps 1-4 of the docstring."""
         folder = self.root / state / item.endpoint
         ensure_dir(folder)
         payload_path, sidecar_path = folder / sidecar.payload_name, folder / sidecar.sidecar_name
