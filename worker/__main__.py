@@ -8,7 +8,7 @@ import sys
 from typing import Mapping
 
 from shared.config import ConfigError, Settings, load_settings, merged_environ
-from shared.fuse import load_schema
+from shared.schema_file import WatchedSchema, force_reload
 from shared.fuse.errors import SchemaError
 
 from worker.lane import LaneConfig
@@ -17,8 +17,9 @@ from worker.service import Worker
 
 
 def load_schemas(settings: Settings) -> dict[str, object]:
-    """Every endpoint's schema, loaded once; an invalid one stops the worker (SchemaError)."""
-    return {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.endpoints}
+    """Every endpoint's schema, watched for changes (each lane reloads at each batch); an invalid
+    one at start stops the worker (SchemaError), an invalid new version later is refused."""
+    return {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.endpoints}
 
 
 def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -81,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     def stop(signum: int, _frame: object) -> None:
         worker.request_stop(signal.Signals(signum).name)
 
+    def reload(_signum: int, _frame: object) -> None:
+        force_reload()  # the lanes read their schema files at their next batch
+        worker.wake_lanes()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     return worker.run()
 
 

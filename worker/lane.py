@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from shared.fuse import open_store
 from shared.parse import read_table
 from shared.queue import Queue
+from shared.schema_file import current
 
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
@@ -88,7 +89,8 @@ class Lane(threading.Thread):
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
         self.endpoint = endpoint
-        self.schema = schema
+        self.watched = schema  # a WatchedSchema (reloaded when its file changes) or a fixed Schema
+        self.schema = current(schema)
         self.queue = queue
         self.config = config
         self.metrics = metrics
@@ -143,6 +145,7 @@ class Lane(threading.Thread):
         self.queue.roll_forward(self.endpoint)
         items = self.queue.scan(self.endpoint, limit=max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN))
         while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
+            self._reload_schema()
             if self._store() is None:
                 return
             solo = items[0].sidecar.id <= self.solo_through
@@ -155,6 +158,17 @@ class Lane(threading.Thread):
             self.process(batch)
             items = items[len(batch):]
         self._settle()
+
+    def _reload_schema(self) -> None:
+        # At each batch: a fixed schema file is in force for the next merge (then `queue retry`
+        # just works); an invalid new version was refused by WatchedSchema and the old one stays.
+        schema = current(self.watched)
+        if schema is not self.schema:
+            self._settle()  # the batches merged under the old schema complete first
+            self.schema = schema
+            self._forget_store()
+            self.solo_through = ""
+            log_event(log, "schema_in_force", endpoint=self.endpoint, file=getattr(self.watched, "path", ""))
 
     # -- the store ------------------------------------------------------------------------------
     def _store(self) -> Any:

@@ -313,6 +313,29 @@ class Queue:
             raise QueueError(f"upload {upload_id} is {item.state}, only failed uploads can be retried")
         return self._move(item, ACCEPTED, error=None, traceback=None, failed_at=None, retried_at=now_rfc3339())
 
+    def replace_payload(self, upload_id: str, payload: bytes) -> Item:
+        """A failed item's payload <- `payload` (an operator's correction), keeping its id and so its
+        order. The sidecar gets the new size and sha256 and keeps the old ones under `replaced`
+        (a list, oldest first). A crash between the two renames leaves the new payload beside the
+        old sidecar; doing the replace again finishes it."""
+        item = self.find(upload_id)
+        if item is None:
+            raise QueueError(f"no upload with id {upload_id}")
+        if item.state != FAILED:
+            raise QueueError(f"upload {upload_id} is {item.state}, only failed uploads can be replaced")
+        previous = {"sha256": item.sidecar.sha256, "size": item.sidecar.size, "replaced_at": now_rfc3339()}
+        sidecar = item.sidecar.updated(
+            revision=item.sidecar.revision + 1, size=len(payload), sha256=hashlib.sha256(payload).hexdigest(),
+            replaced=[*item.sidecar.extra.get("replaced", []), previous],
+        )
+        tmp_payload = self.tmp / f"{sidecar.payload_name}.{sidecar.revision}"
+        tmp_sidecar = self.tmp / f"{sidecar.sidecar_name}.{sidecar.revision}"
+        write_synced((tmp_payload, payload), (tmp_sidecar, sidecar.to_json().encode()))
+        os.replace(tmp_payload, item.payload_path)
+        os.replace(tmp_sidecar, item.sidecar_path)
+        fsync_dir(item.sidecar_path.parent)
+        return Item(FAILED, sidecar, item.payload_path, item.sidecar_path)
+
     def recover(self) -> list[Item]:
         """Repair what a crash left half done (see the module docstring); returns changed items."""
         self._clean_tmp()
