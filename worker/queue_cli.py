@@ -1,4 +1,4 @@
-"""``zarr-ingress queue ...``: the operator's view of the spool, and the way to retry or purge.
+"""``zarr-ingress queue ...``: the operator's view of the spool, and the way to fix, retry or purge.
 
     status                      items per state and endpoint, oldest waiting item, worker alive?
     failed [--endpoint E]       failed items: id, endpoint, node, when, one-line reason

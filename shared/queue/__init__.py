@@ -9,6 +9,7 @@ Layout under the queue root (DESIGN.md section 3)::
     done/<endpoint>/...                   merged; sidecar gains merged_at, rows, batch
     failed/<endpoint>/...                 not mergeable; sidecar gains error, traceback, failed_at
     orphans/<endpoint>/...                payloads (or sidecars) that were never whole; kept for a person
+    batches/<endpoint>/<batch id>.json    a merged batch whose moves to done/ are under way (batches.py)
     idempotency/<endpoint>/<key-hash>.json  sidecar of the first upload with that Idempotency-Key
     idempotency/locks/<nn>.lock           256 striped flock files guarding those index files
     ids.counter                           last upload id (as nanoseconds), under flock
@@ -27,7 +28,9 @@ renamed into ``accepted/<endpoint>/``, then the sidecar (the commit point), then
 fsynced. Only then does the gateway answer 202. Readers key on sidecars and only return an item
 whose payload sits beside its sidecar, so nobody ever sees half an item.
 
-State changes (claim, complete, fail, release, retry) move an item between state folders:
+A merged batch goes to done/ as one unit (``complete_batch``, see ``shared/queue/batches.py``: a
+record is the commit point, then the moves in id order with one folder fsync). Single state
+changes (claim, complete, fail, release, retry) move an item between state folders:
   1. the new sidecar, with ``revision`` one higher, is written to ``tmp/`` and fsynced;
   2. the payload is renamed into the destination folder;
   3. the new sidecar is renamed into the destination folder; the folder is fsynced;
