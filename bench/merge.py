@@ -43,7 +43,7 @@ STATIONS3 = ["st-a", "st-b", "st-c"]
 
 def append_schema(attrs: dict, time_chunk: int = 4096) -> dict:
     return {"ATTRS": attrs,
-            "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": time_chunk},
+            "COORDS": {"time": {"unit": {"tick": "s", "epoch": True}, "chunk_size": time_chunk},
                        "station": {"type": "str", "sorted": False, "chunk_size": 64}},
             "VARS": {name: {"coords": ["time", "station"], "unit": "degC"}
                      for name in ("temperature", "humidity", "pressure")}}
@@ -51,7 +51,7 @@ def append_schema(attrs: dict, time_chunk: int = 4096) -> dict:
 
 def big_schema(attrs: dict) -> dict:
     return {"ATTRS": attrs,
-            "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": 4096},
+            "COORDS": {"time": {"unit": {"tick": "s", "epoch": True}, "chunk_size": 4096},
                        "station": {"type": "str", "sorted": False, "chunk_size": 100}},
             "VARS": {name: {"coords": ["time", "station"]} for name in ("a", "b", "c", "d")}}
 

@@ -16,7 +16,7 @@ from shared.config import ConfigError, load_settings, read_dotenv
 CONFIG = Path(__file__).with_name("gunicorn_conf.py")
 DOTENV = Path(".env")
 # Read by gunicorn_conf.py (and WEB_CONCURRENCY by gunicorn itself) from the environment only.
-GUNICORN_COUNTS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT")
+GUNICORN_COUNTS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "READ_TIMEOUT", "WORKER_CONNECTIONS")
 GUNICORN_VARIABLES = ("HOST", *GUNICORN_COUNTS)
 
 

@@ -6,19 +6,26 @@
     GET  /health  /ready  /metrics  /openapi.json
 
 The order of checks for an upload is: route (404/405), credentials (401), endpoint users (403),
-node path, also against the schema (400), room in the queue and on disk (503), body
-(413/415/400), syntax (400), columns against the schema (400), then the durable write and 202.
-No check reads the store.
+node path, also against the schema (400), a repeated Idempotency-Key (202 replay or 409), room in
+the queue and on disk (503), body (413/415/400), syntax and column count (400), columns against
+the schema (400), then the durable write and 202. A full disk while writing (ENOSPC, EDQUOT, no
+inodes) is a 503 with Retry-After, and nothing is left half-written. No check reads the store.
+
+An upload's status is shown to the user who sent it and to OPERATORS only; to anyone else it
+does not exist (404). With PUBLIC_DOCS=false, /metrics and /openapi.json need credentials too.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import sys
+import contextlib
 import threading
-import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +35,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from gateway.auth import PasswordCheck
-from gateway.errors import BadUpload, Forbidden, NotFound, Rejected, Unavailable
+from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, Unavailable
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
 from gateway.schema_check import SchemaCheck
-from gateway.upload import MULTIPART_OVERHEAD, check_node_path, read_upload
+from gateway.upload import MULTIPART_OVERHEAD, RAW, check_node_path, read_upload
+from shared.binary import BINARY_FORMATS, check_magic
 from shared.config import ConfigError, Endpoint, Settings, load_settings
+from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
 from shared.parse import ParseError, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
@@ -41,9 +50,10 @@ from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 log = logging.getLogger("zarr_ingress.gateway")
 
 IDEMPOTENCY_KEY_MAX = 255
-CAPACITY_CACHE_SECONDS = 1.0
 QUEUE_FULL_RETRY_AFTER = 30
 DISK_LOW_RETRY_AFTER = 60
+# Errors of a write that mean "no room": the client should come back later, not see a 500.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class NodePathConverter(BaseConverter):
@@ -54,30 +64,52 @@ class NodePathConverter(BaseConverter):
 
 
 class Capacity:
-    """Queue depth and free disk, refreshed at most once a second per process."""
+    """Room in the queue: free disk (and inodes) read fresh per upload, queue depth.
+
+    Free space is never cached: a cached figure lets every upload of the next second pass on
+    the space the first one is about to use. Uploads being written by this process are reserved
+    against the free space until they are on disk, so concurrent threads cannot all pass on the
+    same free bytes either (other processes see what has reached the disk: statvfs is fresh).
+    """
 
     def __init__(self, queue: Queue, settings: Settings) -> None:
         self.queue = queue
         self.settings = settings
         self._lock = threading.Lock()
-        self._until = 0.0
-        self._free = 0
+        self._reserved = 0
 
-    def free_bytes(self) -> int:
+    def check(self, size: int = 0) -> None:
+        """503 unless the queue can take `size` more bytes now."""
         with self._lock:
-            now = time.monotonic()
-            if now >= self._until:
-                self._free = self.queue.free_bytes()
-                self._until = now + CAPACITY_CACHE_SECONDS
-            return self._free
+            self._check_disk(size + self._reserved)
+        self._check_depth()
 
-    def check(self) -> None:
-        free = self.free_bytes()
-        if free < self.settings.min_free_bytes:
+    @contextlib.contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        """Hold `size` bytes of the free space while an upload is written; 503 if they are not there."""
+        with self._lock:
+            self._check_disk(size + self._reserved)
+            self._reserved += size
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved -= size
+
+    def _check_disk(self, wanted: int) -> None:
+        space = os.statvfs(self.queue.root)
+        free = space.f_bavail * space.f_frsize
+        if space.f_files and space.f_favail < 4:  # payload, sidecar, their temporaries
             raise Unavailable(
-                f"disk space low in the queue: {free} bytes free, MIN_FREE_BYTES is "
+                f"no free inodes in the queue filesystem ({space.f_favail} left)", DISK_LOW_RETRY_AFTER,
+            )
+        if free - wanted < self.settings.min_free_bytes:
+            raise Unavailable(
+                f"disk space low in the queue: {free} bytes free, {wanted} being written, MIN_FREE_BYTES is "
                 f"{self.settings.min_free_bytes}", DISK_LOW_RETRY_AFTER,
             )
+
+    def _check_depth(self) -> None:
         depth = self.queue.depth()
         if depth >= self.settings.queue_max_items:
             raise Unavailable(
@@ -92,6 +124,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.auth_enabled and not settings.users:
         raise ConfigError("BASIC_AUTH_USERS_JSON: no users defined while AUTH_ENABLED is true")
     _configure_logging(settings.log_level)
+    for warning in settings.config_warnings:
+        log.warning("%s", warning)
+    # The gateway never runs an extractor, but it checks them all at start like the worker,
+    # so a broken plugin stops the deployment before it takes an upload the worker cannot read.
+    load_extractors(settings.endpoints)
 
     app = Flask("gateway", root_path=str(Path(__file__).parent))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD
@@ -134,26 +171,46 @@ def create_app(settings: Settings | None = None) -> Flask:
             user = current_user()
             if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
                 raise Forbidden(f"user {user!r} may not upload to {endpoint.route}")
-            node_path = check_node_path(node_path)
+            node_path = endpoint.node_path(check_node_path(node_path))  # below its target_node
             node = schemas.node(endpoint.name, node_path)
             idempotency_key = _idempotency_key()
-            # A resend of a key already accepted gets its original id, even when the queue is full.
-            original = queue.replayed(endpoint.name, user, idempotency_key) if idempotency_key else None
+            # A resend of a key already accepted gets its original id, even when the queue is full;
+            # the same key with another body is a conflict, never a silent drop of the new data.
+            original = queue.replayed(endpoint.name, user, idempotency_key, node_path) if idempotency_key else None
             if original is not None:
-                return accepted_response(original, 0)
+                return replayed_response(original, read_upload(request, settings.max_upload_bytes).payload)
             capacity.check()
-            upload = read_upload(request, settings.max_upload_bytes)
+            upload = read_upload(request, settings.max_upload_bytes, endpoint)
             try:
-                columns = sniff_columns(upload.payload, upload.format)
+                ignored: list[str] = []
+                if upload.format in BINARY_FORMATS:
+                    check_magic(upload.payload, upload.format)  # variables are checked by the worker
+                elif upload.format != RAW:  # an extractor endpoint: only size and encoding are ours
+                    columns = sniff_columns(upload.payload, upload.format, settings.max_columns)
+                    ignored = schemas.columns(node, columns, endpoint.extra_columns)
             except ParseError as error:
-                raise BadUpload(f"{upload.format.upper()} upload rejected: {error}") from None
-            schemas.columns(node, columns)
-            sidecar = queue.enqueue(
-                endpoint.name, upload.payload, format=upload.format, node_path=node_path,
-                schema_path=str(endpoint.schema_path), content_type=upload.content_type,
-                filename=upload.filename, username=user, remote_addr=request.remote_addr,
-                idempotency_key=idempotency_key,
-            )
+                message = str(error) if upload.format in BINARY_FORMATS else f"{upload.format.upper()} upload rejected: {error}"
+                raise BadUpload(message) from None
+            try:
+                with capacity.reserve(len(upload.payload)):
+                    sidecar = queue.enqueue(
+                        endpoint.name, upload.payload, format=upload.format, node_path=node_path,
+                        schema_path=str(endpoint.schema_path), content_type=upload.content_type,
+                        filename=upload.filename, username=user, remote_addr=request.remote_addr,
+                        idempotency_key=idempotency_key, ignored_columns=ignored or None,
+                    )
+            except OSError as error:
+                if error.errno not in DISK_FULL_ERRNOS:
+                    raise
+                log.warning("queue write failed endpoint=%s error=%s", endpoint.name, error.strerror)
+                raise Unavailable(
+                    f"the queue's disk is full ({error.strerror}); the upload was not accepted, send it again later",
+                    DISK_LOW_RETRY_AFTER, cause=error,
+                ) from None
+            if sidecar.replayed:  # a concurrent repeat got the key first
+                return replayed_response(sidecar, upload.payload)
+            if ignored:
+                metrics.count_ignored_columns(endpoint.name, len(ignored))
             return accepted_response(sidecar, len(upload.payload))
 
         upload.__name__ = f"upload:{endpoint.name}"
@@ -165,18 +222,25 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.add_url_rule(endpoint.route, f"upload:{endpoint.name}", view, methods=["POST"])
         app.add_url_rule(f"{endpoint.route}/<node_path:node_path>", f"upload:{endpoint.name}:node", view, methods=["POST"])
 
+    def may_read(sidecar: Sidecar) -> bool:
+        if not settings.auth_enabled:
+            return True
+        user = current_user()
+        return user == sidecar.username or user in settings.operators
+
     @app.get("/api/v1/uploads/<upload_id>")
     @protected
     def upload_status(upload_id: str) -> Response:
         item = queue.find(upload_id) if ID_PATTERN.fullmatch(upload_id) else None
-        if item is None:
-            raise NotFound(f"no upload with id {upload_id!r} (unknown, or purged after its retention)")
+        # Someone else's upload answers exactly like an unknown id: ids are not secrets, errors are.
+        if item is None or not may_read(item.sidecar):
+            raise NotFound(f"no upload with id {upload_id!r} (unknown, purged after its retention, or not yours)")
         sidecar = item.sidecar
         state = "queued" if item.state in (ACCEPTED, ACTIVE) else item.state
         body: dict[str, Any] = {
             "id": sidecar.id, "state": state, "endpoint": sidecar.endpoint, "node_path": sidecar.node_path,
             "received_at": sidecar.received_at, "size": sidecar.size, "sha256": sidecar.sha256,
-            "attempts": sidecar.attempts,
+            "attempts": sidecar.attempts, "ignored_columns": sidecar.ignored_columns or [],
         }
         if item.state == "done":
             body.update(merged_at=sidecar.merged_at, rows=sidecar.rows, batch=sidecar.batch)
@@ -209,6 +273,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         depth = queue.depth()
         if depth >= settings.queue_max_items:
             problems.append(f"queue holds {depth} items, QUEUE_MAX_ITEMS is {settings.queue_max_items}")
+        problem = _write_probe(queue) if not problems else None
+        if problem:
+            problems.append(problem)
         body = {"status": "not ready" if problems else "ready", "queue_depth": depth, "free_bytes": free,
                 "worker": worker_state()}
         if problems:
@@ -218,19 +285,27 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     spec = build_spec(settings.endpoints)
 
+    def docs(view):
+        return view if settings.public_docs else protected(view)
+
     @app.get("/openapi.json")
+    @docs
     def openapi() -> Response:
         return jsonify(spec)
 
     @app.get("/metrics")
+    @docs
     def metrics_page() -> Response:
         return Response(metrics.render(), mimetype=None, content_type=CONTENT_TYPE)
 
     @app.errorhandler(Rejected)
     def rejected(error: Rejected) -> Response:
-        response = _error_response(settings, error.status, error.message, error)
+        fields = {"id": error.original_id} if isinstance(error, Conflict) else {}
+        response = _error_response(settings, error.status, error.message, error.cause, **fields)
         if isinstance(error, Unavailable):
             response.headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, Conflict):
+            response.headers["Location"] = f"/api/v1/uploads/{error.original_id}"
         return response
 
     @app.errorhandler(HTTPException)
@@ -238,7 +313,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         message = error.description or error.name
         if error.code == 413:
             message = f"body is over the limit of {settings.max_upload_bytes} bytes"
-        response = _error_response(settings, error.code or 500, message, error)
+        # Routing and size refusals are explained by their message; a stack trace adds nothing.
+        response = _error_response(settings, error.code or 500, message)
         if error.code == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
@@ -279,6 +355,33 @@ def accepted_response(sidecar: Sidecar, size: int) -> tuple[Response, int, dict[
     return jsonify(body), 202, headers
 
 
+def replayed_response(original: Sidecar, payload: bytes) -> tuple[Response, int, dict[str, str]]:
+    """202 with the original id for a resend of the same body under a key; 409 for another body."""
+    if hashlib.sha256(payload).hexdigest() != original.sha256:
+        raise Conflict(
+            f"Idempotency-Key {original.idempotency_key!r} was already used for upload {original.id} with a "
+            f"different body (sha256 {original.sha256}); the new data was not accepted: send it under a new key",
+            original.id,
+        )
+    return accepted_response(original, 0)
+
+
+def _write_probe(queue: Queue) -> str | None:
+    """Why the queue cannot take an upload right now (a small synced write in tmp/ fails), or None."""
+    probe = queue.tmp / f".ready-probe-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"ready\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        return f"cannot write into the queue directory {queue.root}: {error.strerror}"
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return None
+
+
 def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -289,10 +392,14 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _error_response(settings: Settings, status: int, message: str, error: BaseException | None = None) -> Response:
-    body: dict[str, Any] = {"error": message}
+def _error_response(
+    settings: Settings, status: int, message: str, cause: BaseException | None = None, **fields: Any
+) -> Response:
+    """The error body; `trace` (not in PRODUCTION) holds a stack trace only of an exception that
+    explains the error (an internal error, a failed disk write), else null."""
+    body: dict[str, Any] = {"error": message, **fields}
     if not settings.production:
-        body["trace"] = "".join(traceback.format_exception(error)) if error is not None else None
+        body["trace"] = "".join(traceback.format_exception(cause)) if cause is not None else None
     response = jsonify(body)
     response.status_code = status
     return response

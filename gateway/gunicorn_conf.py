@@ -1,9 +1,14 @@
 """gunicorn settings for the gateway (`zarr-ingress gateway` / `python -m gateway`).
 
 PORT (default 8000, also from `.env`), HOST (default 0.0.0.0), WEB_CONCURRENCY worker processes
-(default 2), GUNICORN_THREADS per worker (default 4: threads overlap one upload's fsyncs with the
-next one's parsing; measured 2.3x the throughput of sync workers), GRACEFUL_TIMEOUT seconds to
-finish uploads in flight on SIGTERM (default 30). Command-line arguments override all of these.
+(default 2), GRACEFUL_TIMEOUT seconds to finish uploads in flight on SIGTERM (default 30),
+READ_TIMEOUT seconds a client may pause while sending a body (default 30), WORKER_CONNECTIONS
+open connections per worker process (default 1000). Command-line arguments override all of these.
+
+The workers are gevent workers with deadlines (gateway/slow_clients.py), so that slow or stalled
+clients cost a greenlet each, not one of a few threads. `--worker-class gthread` brings back the
+thread workers of version 1 (GUNICORN_THREADS per worker, default 4; no read timeout), which the
+slow-client bench uses as its "before".
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ def _count(name: str, default: int) -> int:
 
 bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{_settings.port}"]
 workers = _count("WEB_CONCURRENCY", 2)
-threads = _count("GUNICORN_THREADS", 4)
+worker_class = "gateway.slow_clients.DeadlineWorker"
+worker_connections = _count("WORKER_CONNECTIONS", 1000)
+threads = _count("GUNICORN_THREADS", 4)  # only for --worker-class gthread
 graceful_timeout = _count("GRACEFUL_TIMEOUT", 30)
+_count("READ_TIMEOUT", 30)  # read by the worker (gateway/slow_clients.py); refused here if bad
 timeout = 60
-keepalive = 5
+keepalive = 5  # also the deadline for a request's headers (gateway/slow_clients.py)
 loglevel = _settings.log_level.lower()
 accesslog = None  # the app logs one line per upload; an access log would double it
 control_socket_disable = True  # several gateways (tests, benches) may share one host and HOME

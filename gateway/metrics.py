@@ -4,8 +4,15 @@
   (202 accepted, anything else rejected). Under gunicorn each worker process counts on its own;
   prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, prepared by
   `gateway/gunicorn_conf.py`) adds them up at scrape time, whichever worker answers the scrape.
+* `zarr_ingress_gateway_ignored_columns_total{endpoint}`: columns of accepted uploads that the
+  node's schema does not know (recorded on each item as `ignored_columns`; not a label per name,
+  which a client could make unbounded).
 * `zarr_ingress_queue_depth{endpoint}` and `zarr_ingress_queue_oldest_age_seconds{endpoint}`:
-  read from the queue directory at scrape time, so they are the same from every process.
+  read from the queue directory at scrape time, so they are the same from every process; so are
+  `zarr_ingress_queue_failed_items{endpoint}` (items in failed/), `zarr_ingress_queue_free_bytes`
+  (free space on the queue's filesystem) and `zarr_ingress_worker_heartbeat_age_seconds` (age of
+  the worker's heartbeat file; +Inf when no worker has ever written one), which the alert rules
+  in `deploy/prometheus/alerts.yaml` read.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, disable_created_metric
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shared.queue import Queue, id_time
+from shared.queue import FAILED, Queue, id_time
+from shared.queue.heartbeat import read_heartbeat
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -47,6 +55,23 @@ class QueueCollector:
         yield depth
         yield age
 
+        failed = GaugeMetricFamily(
+            "zarr_ingress_queue_failed_items", "Items in failed/ per endpoint", labels=["endpoint"]
+        )
+        failed_counts = self.queue.counts().get(FAILED, {})
+        for endpoint in sorted(set(self.endpoints) | set(failed_counts)):
+            failed.add_metric([endpoint], failed_counts.get(endpoint, 0))
+        yield failed
+        yield GaugeMetricFamily(
+            "zarr_ingress_queue_free_bytes", "Free bytes on the queue's filesystem", value=self.queue.free_bytes()
+        )
+        heartbeat = read_heartbeat(self.queue.root)
+        yield GaugeMetricFamily(
+            "zarr_ingress_worker_heartbeat_age_seconds",
+            "Seconds since the worker holding the queue last wrote its heartbeat (+Inf: never)",
+            value=heartbeat.age_seconds() if heartbeat else float("inf"),
+        )
+
 
 class GatewayMetrics:
     def __init__(self, queue: Queue, endpoints: Iterable[str]) -> None:
@@ -58,11 +83,18 @@ class GatewayMetrics:
             "zarr_ingress_gateway_uploads", "Upload requests answered, by endpoint and HTTP status",
             ["endpoint", "status"], registry=self.registry,
         )
+        self.ignored_columns = Counter(
+            "zarr_ingress_gateway_ignored_columns", "Columns of accepted uploads unknown to the schema (ignored)",
+            ["endpoint"], registry=self.registry,
+        )
         if not self.multiprocess:
             self.registry.register(self.queue_collector)
 
     def count_upload(self, endpoint: str, status: int) -> None:
         self.uploads.labels(endpoint=endpoint, status=str(status)).inc()
+
+    def count_ignored_columns(self, endpoint: str, columns: int) -> None:
+        self.ignored_columns.labels(endpoint=endpoint).inc(columns)
 
     def render(self) -> bytes:
         if not self.multiprocess:

@@ -2,15 +2,22 @@
 
 Schemas are loaded when the app is created (an invalid schema stops the gateway like any other
 bad configuration) and reloaded when their file changes, looked at no more than once a second
-(``shared/schema_file.py``: an invalid new version is refused with a log line, the old one stays). Per upload, only names are compared, never values:
+(``shared/schema_file.py``: an invalid new version is refused with a log line, the old one
+stays). Per upload, only names are compared, never values:
 * the node path must be a node of the schema;
 * the columns must include every required column of the node (its coordinates, or their
-  components) and at least one of its variable columns.
+  components) and at least one of its variable columns;
+* a column the node does not know is never dropped silently: one that looks like a typo of a
+  known column (`sap_flw`) rejects the upload naming the column meant; the others are rejected
+  when the endpoint says `extra_columns: reject`, else returned so the item records them as
+  `ignored_columns`.
 Whether the values convert is the merge engine's business in the worker.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable
 
 from gateway.errors import BadUpload
@@ -19,6 +26,8 @@ from shared.fuse import NodeSchema, SchemaError
 from shared.schema_file import WatchedSchema
 
 RELOAD_SECONDS = 1.0  # a changed schema file is noticed within this long, at one stat per second
+
+log = logging.getLogger("zarr_ingress.gateway")
 
 
 class SchemaCheck:
@@ -30,6 +39,8 @@ class SchemaCheck:
             except SchemaError as error:
                 message = str(error).replace("\n", " ")
                 raise ConfigError(f"{endpoint.schema_path}: invalid schema of endpoint {endpoint.name!r}: {message}") from None
+            for warning in self.schemas[endpoint.name].schema.warnings:   # once per process start
+                log.warning("schema warning endpoint=%s %s", endpoint.name, warning)
 
     def node(self, endpoint: str, node_path: str) -> NodeSchema:
         schema = self.schemas[endpoint].refresh()
@@ -39,7 +50,17 @@ class SchemaCheck:
             nodes = ", ".join(repr(path) for path in schema.nodes)
             raise BadUpload(f"node path {node_path!r} is not a node of the {endpoint} schema (nodes: {nodes})") from None
 
-    def columns(self, node: NodeSchema, columns: list[str]) -> None:
+    def columns(self, node: NodeSchema, columns: list[str], extra_columns: str = "ignore") -> list[str]:
+        """The upload's columns the node does not know (to be ignored); BadUpload if it cannot go in."""
+        known = node.required_columns() + [c for c in node.variable_columns() if c not in node.required_columns()]
+        known_set = set(known)
+        unknown = [c for c in columns if c not in known_set]
+        for column in unknown:
+            meant = near_miss(column, known)
+            if meant is not None:
+                raise BadUpload(
+                    f"column {column!r} is not in the schema of node {node.path or '/'!r}: did you mean {meant!r}?"
+                )
         present = set(columns)
         missing = [c for c in node.required_columns() if c not in present]
         if missing:
@@ -54,3 +75,52 @@ class SchemaCheck:
                 f"no variable column of node {node.path or '/'!r} in the upload: expected at least one of "
                 f"{', '.join(variables)}; unknown column(s): {', '.join(unknown) or 'none'}"
             )
+        if unknown and extra_columns == "reject":
+            raise BadUpload(
+                f"column(s) {', '.join(unknown)} not in the schema of node {node.path or '/'!r}, and this "
+                f"endpoint rejects extra columns (extra_columns: reject); known columns: {', '.join(known)}"
+            )
+        return unknown
+
+
+_SEPARATORS = re.compile(r"[\s_\-.]+")
+
+
+def near_miss(column: str, known: Iterable[str]) -> str | None:
+    """The known column `column` is most likely a typo of, or None.
+
+    A typo is: the same name but for case and separators (`Sap-Flow`), or, for names of four
+    characters or more, one edit away (a letter missing, added, changed or two swapped). Adding
+    or changing only digits is not a typo: `battery2` beside `battery` is a second sensor.
+    """
+    plain = _SEPARATORS.sub("", column).lower()
+    for name in known:
+        if plain == _SEPARATORS.sub("", name).lower():
+            return name
+    if len(column) < 4:
+        return None
+    for name in known:
+        if len(name) >= 4 and _one_edit(column, name) and not _differs_in_digits_only(column, name):
+            return name
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by one insertion, deletion, substitution or adjacent swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    start = 0
+    while start < len(a) and a[start] == b[start]:
+        start += 1
+    if len(a) < len(b):
+        return a[start:] == b[start + 1:]
+    if a[start + 1:] == b[start + 1:]:
+        return True
+    return a[start:start + 2] == b[start:start + 2][::-1] and a[start + 2:] == b[start + 2:]
+
+
+def _differs_in_digits_only(a: str, b: str) -> bool:
+    strip = str.maketrans("", "", "0123456789")
+    return a.translate(strip) == b.translate(strip)

@@ -14,12 +14,27 @@ from pathlib import PurePosixPath
 
 from flask import Request
 from werkzeug.formparser import parse_form_data
+from werkzeug.http import parse_options_header
 
 from gateway.errors import BadUpload, TooLarge, UnsupportedType
+from shared.binary import GRIB, GRIB_BZ2, NETCDF
+from shared.config import Endpoint
 
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-values"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
-EXTENSIONS = {".csv": "csv", ".json": "json"}
+BINARY_TYPES = {
+    "application/x-grib": GRIB, "application/grib": GRIB, "application/x-grib2": GRIB,
+    "application/x-grib+bz2": GRIB_BZ2,
+    "application/x-netcdf": NETCDF, "application/netcdf": NETCDF,
+}
+EXTENSIONS = {".csv": "csv", ".json": "json", ".nc": NETCDF, ".nc4": NETCDF,
+              **{ext: GRIB for ext in (".grb", ".grib", ".grb2", ".grib2")}}
+# The format of an extractor endpoint's upload: the extractor alone reads the bytes.
+RAW = "raw"
+ACCEPTED_TYPES = (
+    "text/csv, application/json (also application/geo+json and application/vnd.*+json), "
+    "application/x-grib, application/x-grib+bz2, application/x-netcdf"
+)
 MULTIPART_OVERHEAD = 1024 * 1024  # room for boundaries and part headers around the file
 
 NODE_SEGMENT = re.compile(r"[\w\-. ]+")
@@ -36,8 +51,12 @@ class Upload:
     filename: str | None
 
 
-def read_upload(request: Request, limit: int) -> Upload:
-    """The upload in a request: multipart field `file`, or the raw body; gzip decoded."""
+def read_upload(request: Request, limit: int, endpoint: Endpoint | None = None) -> Upload:
+    """The upload in a request: multipart field `file`, or the raw body; gzip decoded.
+
+    For an endpoint with an extractor, any content type it declares is taken as it is (RAW).
+    """
+    classify = _extractor_types(endpoint) if endpoint is not None and endpoint.extractor else None
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise UnsupportedType(f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
@@ -48,18 +67,26 @@ def read_upload(request: Request, limit: int) -> Upload:
         raise TooLarge(f"body of {request.content_length} bytes is over the limit of {limit} bytes")
 
     if not multipart:
-        fmt = _format_from_type(request.mimetype)
+        disposition = parse_options_header(request.headers.get("Content-Disposition", ""))[1].get("filename")
+        name = PurePosixPath((disposition or "").replace("\\", "/")).name[:255] or None
+        if classify is not None:
+            fmt = classify(request.mimetype)
+        else:
+            fmt = _format_from_type(request.mimetype)
+            if fmt is None and request.mimetype in ("", "application/octet-stream"):
+                fmt = _format_from_name(name)
         if fmt is None:
+            accepted = ", ".join(endpoint.content_types) if classify is not None else ACCEPTED_TYPES
             raise UnsupportedType(
-                f"Content-Type {request.mimetype or '(none)'!r} is not supported: send text/csv or "
-                "application/json, or multipart/form-data with a field 'file'"
+                f"Content-Type {request.mimetype or '(none)'!r} is not supported: send {accepted}, "
+                "or multipart/form-data with a field 'file'"
             )
         body = _read_bounded(request.stream, allowance, limit)
         if gzipped:
             body = inflate(body, limit)
         if not body:
-            raise BadUpload("the body is empty: send the CSV or JSON file as the request body")
-        return Upload(body, fmt, request.mimetype, None)
+            raise BadUpload("the body is empty: send the file as the request body (curl --data-binary @file)")
+        return Upload(body, fmt, request.mimetype, name)
 
     if gzipped:
         # The whole multipart body is compressed: inflate it (bounded), then parse the form.
@@ -77,11 +104,15 @@ def read_upload(request: Request, limit: int) -> Upload:
         raise BadUpload(f"multipart upload without a field 'file' (file fields present: {present})")
     payload = _read_bounded(part.stream, limit, limit)
     filename = PurePosixPath((part.filename or "").replace("\\", "/")).name[:255] or None
-    fmt = _format_from_type(part.mimetype) or _format_from_name(filename)
+    if classify is not None:
+        fmt = classify(part.mimetype or "")
+    else:
+        fmt = _format_from_type(part.mimetype) or _format_from_name(filename)
     if fmt is None:
+        accepted = ", ".join(endpoint.content_types) if classify is not None else ACCEPTED_TYPES
         raise UnsupportedType(
             f"cannot tell the format of field 'file' (content type {part.mimetype or '(none)'!r}, "
-            f"file name {filename!r}): use a .csv or .json file or a text/csv or application/json part"
+            f"file name {filename!r}): use a .csv, .json, .grib2[.bz2] or .nc file or a part of type {accepted}"
         )
     if not payload:
         raise BadUpload("the field 'file' is empty")
@@ -136,17 +167,37 @@ def check_node_path(raw: str) -> str:
 
 
 def _format_from_type(mimetype: str | None) -> str | None:
+    """The format of a media type (parameters already stripped), as the original server read them:
+    any case, and JSON under its structured-syntax suffix (application/geo+json, vnd.*+json)."""
+    mimetype = (mimetype or "").strip().lower()
     if mimetype in CSV_TYPES:
         return "csv"
-    if mimetype in JSON_TYPES:
+    if mimetype in JSON_TYPES or (mimetype.startswith("application/") and mimetype.endswith("+json")):
         return "json"
-    return None
+    return BINARY_TYPES.get(mimetype)
 
 
 def _format_from_name(filename: str | None) -> str | None:
     if not filename:
         return None
-    return EXTENSIONS.get(PurePosixPath(filename).suffix.lower())
+    path = PurePosixPath(filename.lower())
+    if path.suffix == ".bz2":
+        return GRIB_BZ2 if EXTENSIONS.get(PurePosixPath(path.stem).suffix) == GRIB else None
+    return EXTENSIONS.get(path.suffix)
+
+
+def _extractor_types(endpoint: Endpoint):
+    """The classifier of an extractor endpoint: RAW for a declared type ('*/*' and 'type/*' too)."""
+    declared = endpoint.content_types
+
+    def classify(mimetype: str) -> str | None:
+        mimetype = (mimetype or "").strip().lower()
+        major = mimetype.split("/")[0]
+        if mimetype and (mimetype in declared or "*/*" in declared or f"{major}/*" in declared):
+            return RAW
+        return None
+
+    return classify
 
 
 def _read_bounded(stream, allowance: int, limit: int) -> bytes:

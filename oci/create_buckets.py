@@ -1,12 +1,16 @@
-#!/opt/venv/bin/python
+#!/usr/bin/env python3
 """One-shot: create the S3 buckets that the configured schemas store into, then exit 0.
 
 Where each store lives is decided exactly as the worker decides it (shared.fuse.store,
 SCHEMA.md section 3: the schema's ATTRS and STORE_URL / STORE_ROOT / S3_ENDPOINT_URL from the
 environment); stores on a local disk need no bucket. Credentials: S3_ACCESS_KEY / S3_SECRET_KEY
 (or their ZF_ aliases). Safe to run again: an existing bucket is left alone.
+
+Settings are read as the worker reads them (environment, then `.env` in the working folder;
+ENDPOINTS_CONFIG / SCHEMAS_DIR / PRODUCTION choose the endpoints file), so outside the
+container `.venv/bin/python oci/create_buckets.py` from the project folder creates the buckets
+that `make run` with S3 would use.
 """
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,9 +18,12 @@ from pathlib import Path
 import s3fs
 import yaml
 
-from shared.config import ConfigError, Endpoint, load_endpoints
+from shared.config import ConfigError, Endpoint, load_settings, merged_environ
 from shared.fuse.errors import FuseError
 from shared.fuse.store import resolve_location
+
+
+DOTENV = Path(".env")
 
 
 def schema_buckets(endpoints: tuple[Endpoint, ...], environ: Mapping[str, str]) -> set[tuple[str | None, str]]:
@@ -31,11 +38,9 @@ def schema_buckets(endpoints: tuple[Endpoint, ...], environ: Mapping[str, str]) 
 
 
 def main() -> int:
-    env = os.environ
-    config = Path(env.get("ENDPOINTS_CONFIG", "/ingress-server/endpoints_config.yaml"))
-    schemas_dir = Path(env["SCHEMAS_DIR"]) if env.get("SCHEMAS_DIR") else None
+    env = merged_environ(dotenv=DOTENV)
     try:
-        buckets = schema_buckets(load_endpoints(config, schemas_dir), env)
+        buckets = schema_buckets(load_settings(dotenv=DOTENV).endpoints, env)
     except (ConfigError, FuseError) as error:
         print(f"ingress-create-buckets: {error}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
     zarr-ingress gateway [gunicorn args]   -> python -m gateway
     zarr-ingress worker [args]             -> python -m worker
     zarr-ingress queue ...                 -> python -m worker.queue_cli ...
+    zarr-ingress schema check FILE...      -> python -m shared.schema_cli check FILE...
 
 The dispatcher only names modules and execs them, so `shared` imports neither `gateway` nor
 `worker`, and the started process is the service itself (signals reach it directly).
@@ -17,6 +18,7 @@ COMMANDS = {
     "gateway": ("gateway", "run the HTTP gateway (gunicorn)"),
     "worker": ("worker", "run the queue worker that merges uploads into their stores"),
     "queue": ("worker.queue_cli", "inspect and repair the queue: status, failed, show, retry, purge"),
+    "schema": ("shared.schema_cli", "check schema files: schema check FILE... (errors and warnings)"),
 }
 
 

@@ -74,6 +74,8 @@ class WatchedSchema:
                 return self.schema
             self.schema, self._digest, self._refused = schema, digest, ""
             log.info("event=schema_reloaded file=%s sha256=%s", self.path, digest[:12])
+            for warning in getattr(schema, "warnings", ()):
+                log.warning("schema warning file=%s %s", self.path, warning)
             return self.schema
 
     def _refuse(self, reason: str, version: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -10,16 +11,26 @@ from typing import Mapping
 from shared.config import ConfigError, Settings, load_settings, merged_environ
 from shared.schema_file import WatchedSchema, force_reload
 from shared.fuse.errors import SchemaError
+from shared.plugins import load_extractors
 
 from worker.lane import LaneConfig
-from worker.logs import configure_logging
+from worker.logs import configure_logging, log_event
+from worker.payloads import PayloadReader
 from worker.service import Worker
+
+log = logging.getLogger("worker")
 
 
 def load_schemas(settings: Settings) -> dict[str, object]:
     """Every endpoint's schema, watched for changes (each lane reloads at each batch); an invalid
-    one at start stops the worker (SchemaError), an invalid new version later is refused."""
-    return {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.endpoints}
+    one at start stops the worker (SchemaError), an invalid new version later is refused.
+    Warnings are logged here, once per start (and by WatchedSchema at each reload), and never
+    stop it."""
+    schemas = {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.endpoints}
+    for name, watched in schemas.items():
+        for warning in watched.schema.warnings:
+            log.warning("schema warning endpoint=%s %s", name, warning)
+    return schemas
 
 
 def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -30,6 +41,12 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(text)
     except ValueError:
         raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
+
+
+def payload_readers(settings: Settings) -> dict[str, PayloadReader]:
+    """Every endpoint's reader; every configured extractor imported and checked (ConfigError)."""
+    extractors = load_extractors(settings.endpoints)
+    return {e.name: PayloadReader(e, extractors.get(e.name)) for e in settings.endpoints}
 
 
 def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
@@ -50,6 +67,7 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
         # Not a Settings field: the bind address only matters where 0.0.0.0 is unwanted (tests).
         metrics_addr=environ.get("WORKER_METRICS_ADDR", "0.0.0.0"),
         environ=environ,
+        readers=payload_readers(settings),
     )
 
 
@@ -72,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(environ, dotenv=None)
         configure_logging(settings.log_level)
+        for warning in settings.config_warnings:
+            log_event(logging.getLogger("worker"), "config_warning", logging.WARNING, warning=warning)
         worker = build_worker(settings, environ)
     except (ConfigError, SchemaError) as error:
         print(f"zarr-ingress worker: {error}", file=sys.stderr)

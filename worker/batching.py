@@ -21,6 +21,8 @@ import pandas as pd
 
 from shared.parse import read_table
 
+BATCHED_FORMATS = ("csv", "json")  # others (binary, extractor) merge one item at a time
+
 
 @dataclass
 class Entry:
@@ -45,6 +47,8 @@ def count_csv_rows(payload: bytes) -> int:
 
 
 def measure(item: Any, payload: bytes) -> Entry:
+    if item.sidecar.format not in BATCHED_FORMATS:
+        return Entry(item, payload, 0)  # binary or extractor: read (and counted) on its own
     if item.sidecar.format == "csv":
         return Entry(item, payload, count_csv_rows(payload))
     try:
@@ -74,6 +78,8 @@ def plan_batch(
             break
         rows += entry.rows
         batch.append(entry)
+        if first.format not in BATCHED_FORMATS:
+            break  # a GRIB field or an extractor's table is a batch of its own
     return batch
 
 

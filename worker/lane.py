@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from shared.fuse import open_store
-from shared.parse import read_table
 from shared.queue import Queue
 from shared.schema_file import current
 
@@ -32,6 +31,7 @@ from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
 from worker.logs import log_event
+from worker.payloads import PayloadReader
 
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
@@ -86,8 +86,10 @@ class Lane(threading.Thread):
         metrics: WorkerMetrics,
         stop: threading.Event,
         environ: Mapping[str, str] | None = None,
+        reader: PayloadReader | None = None,
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
         self.watched = schema  # a WatchedSchema (reloaded when its file changes) or a fixed Schema
         self.schema = current(schema)
@@ -179,6 +181,7 @@ class Lane(threading.Thread):
                 log_event(log, "store_opened", endpoint=self.endpoint)
             except Exception as error:
                 # The items simply wait in accepted/. Logged once per attempt.
+                self.metrics.store_errors.labels(self.endpoint).inc()
                 delay = self._pause(error)
                 log_event(
                     log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
@@ -245,6 +248,7 @@ class Lane(threading.Thread):
             completion = self._pending.pop(0)
             # A failed completion stops here; the next drain finishes it from its record.
             completion.moves.result()
+            self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()
                 log_event(
@@ -271,9 +275,12 @@ class Lane(threading.Thread):
         prepared: list[Any] = []
         for position, entry in enumerate(batch):
             try:
-                table = entry.table if entry.table is not None else read_table(entry.payload, entry.item.sidecar.format)
+                node = self._node(entry.item.sidecar.node_path)
+                table = entry.table
+                if table is None:
+                    table = self.reader.table(entry.payload, entry.item.sidecar, node.schema)
                 entry.rows = len(table)
-                prepared.append(self._node(entry.item.sidecar.node_path).prepare(table))
+                prepared.append(node.prepare(table))
                 good.append(entry)
                 continue
             except Exception as caught:
@@ -331,6 +338,8 @@ class Lane(threading.Thread):
         assert error is not None
         if classify(error) is not Verdict.PERMANENT:
             self._forget_store()
+        if classify(error) is Verdict.TRANSIENT:
+            self.metrics.store_errors.labels(self.endpoint).inc()
         delay = self._pause(error)
         for entry in outcome.release:  # they stay in accepted/, in their place
             upload_id = entry.item.sidecar.id

@@ -31,6 +31,14 @@ class WorkerMetrics:
             "zarr_ingress_worker_batch_items", "Uploads merged per batch", ["endpoint"],
             buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000), registry=self.registry,
         )
+        self.last_merge = Gauge(
+            "zarr_ingress_worker_last_merge_timestamp_seconds", "Unix time of the last successful merge per endpoint",
+            ["endpoint"], registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "zarr_ingress_worker_store_errors", "Failed attempts to open or write an endpoint's store (retried)",
+            ["endpoint"], registry=self.registry,
+        )
         self.waiting = Gauge(
             "zarr_ingress_worker_waiting", "Uploads not yet merged (accepted or active)", ["endpoint"], registry=self.registry
         )

@@ -21,6 +21,7 @@ from shared.queue import Queue
 
 from shared.queue.heartbeat import HEARTBEAT_SECONDS, remove_heartbeat, write_heartbeat
 from worker.lane import Lane, LaneConfig
+from worker.payloads import PayloadReader
 from worker.logs import log_event
 from worker.metrics import WorkerMetrics
 from worker.watch import start_watching
@@ -44,8 +45,10 @@ class Worker:
         metrics_port: int = 0,
         metrics_addr: str = "0.0.0.0",
         environ: Mapping[str, str] | None = None,
+        readers: Mapping[str, PayloadReader] | None = None,
     ) -> None:
         self.queue_dir = Path(queue_dir)
+        self.readers = dict(readers or {})  # by endpoint: extractor plugins and binary formats
         self.schemas = dict(schemas)
         self.config = config
         self.done_retention = timedelta(days=done_retention_days)
@@ -100,7 +103,8 @@ class Worker:
         self.metrics.serve(self.metrics_port, self.metrics_addr)
 
         for name, schema in self.schemas.items():
-            self.lanes[name] = Lane(name, schema, queue, self.config, self.metrics, self.stop, self.environ)
+            self.lanes[name] = Lane(name, schema, queue, self.config, self.metrics, self.stop, self.environ,
+                                    reader=self.readers.get(name))
         observer = start_watching(self.queue_dir / "accepted", self._wake)
         for lane in self.lanes.values():
             lane.start()

@@ -21,28 +21,20 @@ from typing import Any
 
 import yaml
 
+from shared.config.endpoints import (
+    DEFAULT_CONTENT_TYPES, RESERVED_ROUTES, Endpoint, EndpointsFile, SmtpSettings, load_endpoints,
+    read_endpoints_file,
+)
+from shared.config.errors import ConfigError
+
+__all__ = [
+    "ConfigError", "DEFAULT_CONTENT_TYPES", "Endpoint", "EndpointsFile", "RESERVED_ROUTES", "Settings",
+    "SmtpSettings", "load_endpoints", "load_settings", "merged_environ", "read_dotenv", "read_endpoints_file",
+]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMAS_DIR = PROJECT_ROOT / "schemas"
-
-# Routes the gateway serves itself; an upload endpoint may not shadow them.
-RESERVED_ROUTES = ("/health", "/ready", "/metrics", "/openapi.json", "/api/v1/uploads")
-
-ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-ROUTE = re.compile(r"(/[A-Za-z0-9_.-]+)+")
-ENDPOINT_KEYS = ("name", "endpoint", "schema_path", "users")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """Invalid configuration; `str()` is one line naming the variable, or the file and key."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str  # "tree": also the folder name under accepted/, done/, failed/
-    route: str  # "/api/v1/tree"
-    schema_path: Path  # absolute
-    users: tuple[str, ...] | None = None  # None: every authenticated user
 
 
 @dataclass(frozen=True)
@@ -70,6 +62,14 @@ class Settings:
     worker_retry_max_seconds: float = 60.0
     done_retention_days: float = 7.0
     worker_metrics_port: int = 9101
+    # From the endpoints file's `configuration.smtp` / `active_scrappers`: read and validated,
+    # kept for the alerts and the scheduler (not used yet: see `config_warnings`).
+    smtp: SmtpSettings | None = None
+    scrappers: tuple[Mapping[str, Any], ...] = ()
+    config_warnings: tuple[str, ...] = ()  # logged once by each process at start
+    max_columns: int = 2_000
+    public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
+    operators: tuple[str, ...] = ()  # users who may read every upload's status
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`; KeyError when there is none."""
@@ -101,20 +101,27 @@ def load_settings(
 
     Variables already set in the environment win over `.env`, as with docker and systemd.
     """
-    reader = _Reader(merged_environ(environ, dotenv=dotenv))
+    env = merged_environ(environ, dotenv=dotenv)
+    reader = _Reader(env)
 
     production = reader.boolean("PRODUCTION", False)
     schemas_dir = _absolute(reader.path("SCHEMAS_DIR"))
     default_config = (schemas_dir or DEFAULT_SCHEMAS_DIR) / (
         "prod_endpoints_config.yaml" if production else "endpoints_config.yaml"
     )
-    endpoints_config = (reader.path("ENDPOINTS_CONFIG") or default_config).absolute()
-    endpoints = load_endpoints(endpoints_config, schemas_dir)
+    # CONFIG_PATH and QUEUE_DIR_PATH are the original server's names for the same settings.
+    endpoints_config = (reader.path("ENDPOINTS_CONFIG", "CONFIG_PATH") or default_config).absolute()
+    config = read_endpoints_file(endpoints_config, schemas_dir, smtp_password=reader.text("SMTP_PASSWORD"))
+    # The file's configuration.base fills in what the environment does not set.
+    reader = _Reader(env, defaults=config.base)
 
     return Settings(
-        queue_dir=(reader.path("QUEUE_DIR") or Path("data/queue")).absolute(),
+        queue_dir=(reader.path("QUEUE_DIR", "QUEUE_DIR_PATH") or Path("data/queue")).absolute(),
         endpoints_config=endpoints_config,
-        endpoints=endpoints,
+        endpoints=config.endpoints,
+        smtp=config.smtp,
+        scrappers=config.scrappers,
+        config_warnings=config.warnings,
         production=production,
         auth_enabled=reader.boolean("AUTH_ENABLED", True),
         users=reader.users("BASIC_AUTH_USERS_JSON"),
@@ -135,61 +142,10 @@ def load_settings(
         worker_retry_max_seconds=reader.number("WORKER_RETRY_MAX_SECONDS", 60.0, minimum=0.01),
         done_retention_days=reader.number("DONE_RETENTION_DAYS", 7.0, minimum=0.0),
         worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 9101, minimum=0, maximum=65535),
+        max_columns=reader.integer("MAX_COLUMNS", 2_000, minimum=1),
+        public_docs=reader.boolean("PUBLIC_DOCS", True),
+        operators=reader.names("OPERATORS"),
     )
-
-
-def load_endpoints(config_file: Path, schemas_dir: Path | None = None) -> tuple[Endpoint, ...]:
-    """The validated entries of an endpoints file (a top-level YAML list of mappings)."""
-    where = str(config_file)
-    try:
-        text = config_file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"ENDPOINTS_CONFIG: cannot read {where}: {error.strerror}") from None
-    try:
-        entries = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where}:{line} not valid YAML") from None
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{where}: expected a non-empty list of endpoints")
-
-    base = schemas_dir if schemas_dir is not None else config_file.parent
-    endpoints: list[Endpoint] = []
-    for index, entry in enumerate(entries):
-        at = f"{where}: [{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{at}: expected a mapping with keys {', '.join(ENDPOINT_KEYS)}")
-        for key in entry:
-            if key not in ENDPOINT_KEYS:
-                raise ConfigError(f"{at}.{key}: unknown key (allowed: {', '.join(ENDPOINT_KEYS)})")
-        for key in ("name", "endpoint", "schema_path"):
-            if not isinstance(entry.get(key), str) or not entry[key]:
-                raise ConfigError(f"{at}.{key}: missing (a non-empty string is required)")
-        name, route = entry["name"], entry["endpoint"].rstrip("/")
-        at = f"{where}: [{index}] ({name})"
-        if not ENDPOINT_NAME.fullmatch(name):
-            raise ConfigError(f"{at}.name: {name!r} must be letters, digits, '_' or '-'")
-        if not ROUTE.fullmatch(route) or any(s in (".", "..") for s in route.split("/")):
-            raise ConfigError(f"{at}.endpoint: {entry['endpoint']!r} is not a plain URL path like /api/v1/{name}")
-        for reserved in RESERVED_ROUTES:
-            if _nests(route, reserved):
-                raise ConfigError(f"{at}.endpoint: {route!r} collides with the gateway's own {reserved}")
-        for other in endpoints:
-            if other.name == name:
-                raise ConfigError(f"{at}.name: duplicate endpoint name {name!r}")
-            if _nests(route, other.route):
-                raise ConfigError(f"{at}.endpoint: {route!r} collides with endpoint {other.name!r} ({other.route})")
-        schema_path = (base / entry["schema_path"]).absolute()
-        if not schema_path.is_file():
-            raise ConfigError(f"{at}.schema_path: schema file {schema_path} not found")
-        users = entry.get("users")
-        if users is not None:
-            if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
-                raise ConfigError(f"{at}.users: expected a list of user names")
-            users = tuple(users)
-        endpoints.append(Endpoint(name=name, route=route, schema_path=schema_path, users=users))
-    return tuple(endpoints)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -217,30 +173,31 @@ def _absolute(path: Path | None) -> Path | None:
     return path.absolute() if path is not None else None
 
 
-def _nests(route: str, other: str) -> bool:
-    """True when one route equals the other or lies below it (it would swallow its node paths)."""
-    return route == other or route.startswith(other + "/") or other.startswith(route + "/")
-
-
 class _Reader:
     """Typed access to environment variables; every error names the variable."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], defaults: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.env = env
+        self.defaults = defaults or {}  # variable -> (where in the endpoints file, value)
+        self.origin: dict[str, str] = {}  # variable -> what an error names when the file set it
 
     def raw(self, *names: str) -> tuple[str, str] | None:
         for name in names:
             value = self.env.get(name)
             if value is not None and value.strip() != "":
                 return name, value.strip()
+        if names and names[0] in self.defaults:
+            where, value = self.defaults[names[0]]
+            self.origin[names[0]] = where
+            return names[0], value.strip()
         return None
 
     def text(self, *names: str) -> str | None:
         found = self.raw(*names)
         return found[1] if found else None
 
-    def path(self, name: str) -> Path | None:
-        value = self.text(name)
+    def path(self, *names: str) -> Path | None:
+        value = self.text(*names)
         return Path(value).expanduser() if value else None
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -252,7 +209,7 @@ class _Reader:
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"{name}: {value!r} is not a boolean (use true or false)")
+        raise ConfigError(f"{self.label(name)}: {value!r} is not a boolean (use true or false)")
 
     def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.text(name)
@@ -261,7 +218,7 @@ class _Reader:
         try:
             number = int(value.replace("_", ""))
         except ValueError:
-            raise ConfigError(f"{name}: {value!r} is not a whole number") from None
+            raise ConfigError(f"{self.label(name)}: {value!r} is not a whole number") from None
         return self._bounded(name, number, minimum, maximum)
 
     def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
@@ -271,9 +228,9 @@ class _Reader:
         try:
             number = float(value)
         except ValueError:
-            raise ConfigError(f"{name}: {value!r} is not a number") from None
+            raise ConfigError(f"{self.label(name)}: {value!r} is not a number") from None
         if number != number or number in (float("inf"), float("-inf")):
-            raise ConfigError(f"{name}: {value!r} is not a finite number")
+            raise ConfigError(f"{self.label(name)}: {value!r} is not a finite number")
         return self._bounded(name, number, minimum, None)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -281,8 +238,18 @@ class _Reader:
         if value is None:
             return default
         if value.upper() not in allowed:
-            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+            raise ConfigError(f"{self.label(name)}: {value!r} is not one of {', '.join(allowed)}")
         return value.upper()
+
+    def names(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of user names ("alice,bob")."""
+        value = self.text(name)
+        if value is None:
+            return ()
+        names = tuple(n.strip() for n in value.split(","))
+        if not all(names):
+            raise ConfigError(f"{name}: {value!r} has an empty name (use a comma-separated list like alice,bob)")
+        return names
 
     def users(self, name: str) -> dict[str, str]:
         value = self.text(name)
@@ -292,7 +259,7 @@ class _Reader:
             users: Any = json.loads(value)
         except json.JSONDecodeError as error:
             # The message names the position only: the value holds passwords.
-            raise ConfigError(f"{name}: not valid JSON (at character {error.pos})") from None
+            raise ConfigError(f"{self.label(name)}: not valid JSON (at character {error.pos})") from None
         if not isinstance(users, dict) or not all(
             isinstance(user, str) and user and ":" not in user and isinstance(secret, str) and secret
             for user, secret in users.items()
@@ -300,10 +267,12 @@ class _Reader:
             raise ConfigError(f'{name}: expected a JSON object {{"user": "password-or-werkzeug-hash"}}')
         return users
 
-    @staticmethod
-    def _bounded(name: str, number: Any, minimum: Any, maximum: Any) -> Any:
+    def label(self, name: str) -> str:
+        return self.origin.get(name, name)
+
+    def _bounded(self, name: str, number: Any, minimum: Any, maximum: Any) -> Any:
         if minimum is not None and number < minimum:
-            raise ConfigError(f"{name}: {number} is below the minimum {minimum}")
+            raise ConfigError(f"{self.label(name)}: {number} is below the minimum {minimum}")
         if maximum is not None and number > maximum:
-            raise ConfigError(f"{name}: {number} is above the maximum {maximum}")
+            raise ConfigError(f"{self.label(name)}: {number} is above the maximum {maximum}")
         return number

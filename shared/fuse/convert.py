@@ -20,6 +20,7 @@ from .errors import DataError
 from .schema import NodeSchema, VarSchema
 
 INT_FILL = np.iinfo(np.int64).min
+RANGE_TOLERANCE = 1e-9     # relative, on both bounds of an interval (SCHEMA.md section 1)
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -157,13 +158,7 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
     raw = raw.reset_index(drop=True)
     column = var.df_col
     if var.is_time or var.dtype.startswith("datetime64"):
-        unit = var.unit if var.is_time else units.DateTimeUnit(tick=var.dtype[11:-1])
-        ticks, missing, bad = units.parse_times(raw, unit)
-        if bad.any():
-            raise _fail(raw, bad, column, "is not a time")
-        valid = ~missing
-        values = np.where(valid, ticks, INT_FILL)
-        return Column(values, valid)
+        return _times(var, raw)
     kind = var.dtype
     if kind.startswith("str"):     # one pass over distinct cells finds blanks and strips
         cells = raw.to_numpy(dtype=object)
@@ -190,12 +185,21 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
                 raise _fail(raw, np.arange(len(raw)) == i, column, "is not a complex number") from None
     else:
         numbers = _numbers(raw, valid, column)
+        na_number = _na_number(var)
+        if na_number is not None:     # by value: "-999", "-999.0" and JSON -999.0 alike
+            valid = valid & (numbers != na_number)
         if kind.startswith("float"):
             fn = units.converter(var.source_unit, var.unit) if isinstance(var.unit, str) else None
             if fn is not None and valid.any():
                 numbers = numbers.copy()
                 numbers[valid] = fn(numbers[valid])
-            values = numbers.astype(kind)
+            _check_infinite(var, raw, numbers, valid)
+            with np.errstate(over="ignore"):
+                values = numbers.astype(kind)
+            overflow = valid & np.isinf(values) & ~np.isinf(numbers)
+            if overflow.any():
+                raise _fail(raw, overflow, column, f"does not fit in {kind} (largest "
+                                                   f"{np.finfo(kind).max:g}); it would be stored as inf")
         else:
             info = np.iinfo(kind)
             bad = valid & ((numbers != np.round(numbers)) | (numbers < info.min) | (numbers > info.max))
@@ -206,11 +210,61 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
     return Column(values, valid)
 
 
+def _na_number(var: VarSchema) -> float | None:
+    """A numeric ``na_value`` literal as a number (compared after the cell is typed)."""
+    if var.na_value in (None, "nan", "max_int", "min_int") or isinstance(var.na_value, bool):
+        return None
+    try:
+        return float(var.na_value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _times(var: VarSchema, raw: pd.Series) -> Column:
+    """Parse a time column: read as its ``source_unit`` says, checked against its ``window``."""
+    unit = var.unit if var.is_time else units.DateTimeUnit(tick=var.dtype[11:-1])
+    source = var.source_unit if isinstance(var.source_unit, units.DateTimeUnit) else unit
+    parsed = units.parse_times(raw, source, unit)
+    if parsed.bad.any():
+        row = int(np.argmax(parsed.bad))
+        first, last = unit.window
+        why = {units.NOT_A_TIME: "is not a time",
+               units.A_NUMBER: "is a number, not a time (numbers are epoch counts only where "
+                               "the source_unit says epoch: true; digit forms are YYYYMMDD, "
+                               "YYYYMMDDhhmm or YYYYMMDDhhmmss)",
+               units.OUTSIDE: f"is outside the time window [{first}, {last}] of {var.name} "
+                              f"(years; set window: in its unit to widen it)",
+               units.IN_GAP: f"does not exist in {source.tz} (skipped when clocks go forward)",
+               }[int(parsed.problem[row])]
+        raise _fail(raw, np.arange(len(raw)) == row, var.df_col, why)
+    valid = ~parsed.missing
+    return Column(np.where(valid, parsed.ticks, INT_FILL), valid)
+
+
+def _check_infinite(var: VarSchema, raw: pd.Series, numbers: np.ndarray, valid: np.ndarray) -> None:
+    """inf/-inf (``1e400``, ``Infinity``, ``"inf"``) only where the range has that bound."""
+    rng = var.range
+    allowed_hi = rng is not None and rng.labels is None and rng.hi == math.inf
+    allowed_lo = rng is not None and rng.labels is None and rng.lo == -math.inf
+    bad = valid & (((numbers == math.inf) & ~allowed_hi) | ((numbers == -math.inf) & ~allowed_lo))
+    if bad.any():
+        raise _fail(raw, bad, var.df_col, "is infinite; only a range with an infinite bound "
+                                          "(such as interval: [0, .inf]) allows it")
+
+
 def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        if valid.any():
+            raise _fail(raw, valid, column, "is true/false, not a number")
+        return np.full(len(raw), np.nan)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
         numbers = raw.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         cells = raw.to_numpy(dtype=object).copy()
+        flags = valid & np.fromiter((isinstance(c, (bool, np.bool_)) for c in cells), bool,
+                                    len(cells))
+        if flags.any():           # JSON true/false would silently become 1.0/0.0
+            raise _fail(raw, flags, column, "is true/false, not a number")
         cells[~valid] = np.nan
         try:                  # numpy parses number strings itself, much faster than pandas
             numbers = cells.astype(np.float64)
@@ -254,8 +308,11 @@ def _check_range(var: VarSchema, raw: pd.Series, values: np.ndarray, valid: np.n
         return
     if values.dtype.kind not in "iuf":
         return
+    # inclusive, with a relative tolerance: 140 degF converts to 60.00000000000001 degC
+    lo = rng.lo - RANGE_TOLERANCE * abs(rng.lo)
+    hi = rng.hi + RANGE_TOLERANCE * abs(rng.hi)
     with np.errstate(invalid="ignore"):
-        bad = valid & ((values < rng.lo) | (values > rng.hi))
+        bad = valid & ((values < lo) | (values > hi))
     if bad.any():
         shown = f" ({values[np.argmax(bad)]:g} {var.unit})" if var.source_unit else ""
         raise _fail(raw, bad, column,

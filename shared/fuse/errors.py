@@ -14,7 +14,24 @@ column and value, or the endpoint and bucket (never a secret).
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+@dataclass(frozen=True)
+class SchemaFinding:
+    """One thing a schema check found: where (file and key path) and what.
+
+    ``severity`` is ``"error"`` (the schema is refused) or ``"warning"`` (an obsolete or
+    ignored construct: the schema loads, the finding is logged and listed by ``schema check``).
+    """
+    file: str
+    key_path: str
+    message: str
+    severity: str = "warning"
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key_path or '(top)'}: {self.message}"
 
 
 class FuseError(Exception):
@@ -22,7 +39,15 @@ class FuseError(Exception):
 
 
 class SchemaError(FuseError):
-    """The schema is invalid, or does not fit the store it is opened on (permanent)."""
+    """The schema is invalid, or does not fit the store it is opened on (permanent).
+
+    ``findings`` holds every fault the loader found (real culprit first) and the warnings
+    collected before it gave up; empty when the error did not come from loading a schema.
+    """
+
+    def __init__(self, message: str, findings: Iterable[SchemaFinding] = ()) -> None:
+        super().__init__(message)
+        self.findings = tuple(findings)
 
 
 class DataError(FuseError):

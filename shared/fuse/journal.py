@@ -2,9 +2,10 @@
 
 Most merges only append and overwrite cells. Such a merge is safe to repeat at any point: every
 cell write is "set this cell to the upload's value", variables are written before coordinates,
-and a coordinate value is never missing, so on the next open ``trim`` cuts every array back to
-the coordinate values that were completely written (a trailing fill value in a coordinate array
-marks an unfinished write). Repeating the upload then rebuilds the same store.
+and a coordinate array grows only after its new values are written (writes.py), so its stored
+length is the commit point: on the next open every variable is cut back to the coordinate
+lengths. No stored value is read as a marker (every value of a coordinate's type is valid).
+Repeating the upload then rebuilds the same store.
 
 Inserting a value before the end of a sorted coordinate shifts stored data, and a half-done
 shift cannot be told from good data. So such a merge runs under a journal:

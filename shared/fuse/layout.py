@@ -7,12 +7,14 @@ YAML), and ``__empty__: true`` until the first write.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from typing import Any
 
 import numpy as np
 import yaml
 import zarr
 from zarr.core.sync import sync
+from zarr.errors import UnstableSpecificationWarning
 
 from . import units
 from .errors import SchemaError
@@ -27,9 +29,8 @@ def storage_dtype(var: VarSchema) -> Any:
     if var.is_time or var.dtype.startswith("datetime64"):
         return np.dtype("int64")
     if var.dtype.startswith("str"):
-        # str[n] too: zarr's fixed-length UTF-32 has no v3 specification yet; the length
-        # limit is enforced when uploads are converted
-        return str
+        # str[n] is fixed-width UTF-32 (numpy <Un), as zarr-fuse writes it; str is variable
+        return np.dtype(f"<U{var.dtype[4:-1]}") if var.dtype != "str" else str
     return np.dtype(var.dtype)
 
 
@@ -45,24 +46,13 @@ def fill_value(var: VarSchema) -> Any:
     if dtype.kind == "b":
         return False
     if isinstance(var, CoordSchema):
-        # a coordinate value is never missing, so the fill must be a value no upload uses:
-        # it marks the unwritten tail of an interrupted coordinate write (journal.py)
+        # never read back as a marker: every value of the type is a coordinate value (writes.py)
         return np.iinfo(dtype).max if dtype.kind == "u" else np.iinfo(dtype).min
     if var.na_value == "max_int":
         return np.iinfo(dtype).max
     if var.na_value == "min_int":
         return np.iinfo(dtype).min
     return dtype.type(var.na_value if var.na_value is not None else 0)
-
-
-def is_fill(values: np.ndarray, var: VarSchema) -> np.ndarray:
-    """Where a coordinate array holds its fill value (a coordinate value is never missing)."""
-    fill = fill_value(var)
-    if values.dtype.kind == "b":
-        return np.zeros(len(values), dtype=bool)
-    if isinstance(fill, float) and np.isnan(fill):
-        return np.isnan(values.astype(float))
-    return values == fill
 
 
 def array_attrs(var: VarSchema) -> dict:
@@ -89,7 +79,7 @@ def group_attrs(schema: NodeSchema) -> dict:
 
 
 def chunks(schema: NodeSchema, var: VarSchema) -> tuple[int, ...]:
-    return tuple(schema.coords[d].chunk_size for d in var.coords)
+    return schema.chunk_shape(var)
 
 
 def create_arrays(group: zarr.Group, schema: NodeSchema,
@@ -106,42 +96,100 @@ def create_arrays(group: zarr.Group, schema: NodeSchema,
 
     if not wanted:
         return {}
-    created = sync(create_all())
+    with warnings.catch_warnings():
+        # fixed-width strings (str[n]) have no zarr v3 data type specification yet; zarr-fuse
+        # writes them all the same, and so must we for its readers
+        warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
+        created = sync(create_all())
     return {var.name: zarr.Array(arr) for (var, _), arr in zip(wanted, created)}
 
 
 def check_compatible(source: str, schema: NodeSchema, stored_structure: str | None,
                      arrays: dict[str, zarr.Array]) -> None:
-    """Refuse a schema that changes coords, type or unit of something already stored."""
-    stored: dict = {}
-    if stored_structure:
-        try:
-            tree = yaml.safe_load(stored_structure) or {}
-            stored = {**(tree.get("COORDS") or {}), **(tree.get("VARS") or {})}
-        except yaml.YAMLError:
-            stored = {}
+    """Refuse a schema that no longer describes the store (SCHEMA.md section 3): changed coords,
+    type (a ``str[n]`` width included), unit, ``sorted`` or ``composed`` of something stored,
+    or an array of the store the schema leaves out. Nothing is written before this check."""
+    stored_coords, stored_vars = _stored_entries(stored_structure)
     entries = {**schema.coords, **schema.vars}
     where = f"{source}: node {schema.path or '/'!r}"
+
+    def refuse(key: str, have: Any, want: Any) -> SchemaError:
+        return SchemaError(f"{where}: {key}: the store has {have}, the schema says {want}; "
+                           f"changing an existing variable is refused")
+
     for name, var in entries.items():
-        kind = "COORDS" if name in schema.coords else "VARS"
         arr = arrays.get(name)
-        if arr is not None:
-            dims = tuple(arr.metadata.dimension_names or ())
-            if dims != var.coords:
-                raise SchemaError(f"{where}: {kind}/{name}/coords: the store has {list(dims)}, "
-                                  f"the schema says {list(var.coords)}; changing an existing "
-                                  f"variable is refused")
-            want = storage_dtype(var)
-            have = arr.dtype
-            same = (want is str and getattr(have, "kind", "") in "TO") or \
-                   (want is not str and np.dtype(have) == want)
-            if not same:
-                raise SchemaError(f"{where}: {kind}/{name}/type: the store has {have}, the schema "
-                                  f"says {var.dtype}; changing an existing variable is refused")
-        old = stored.get(name)
-        if old is not None and arr is not None:
+        if arr is None:
+            continue
+        kind = "COORDS" if name in schema.coords else "VARS"
+        dims = tuple(arr.metadata.dimension_names or ())
+        if dims != var.coords:
+            raise refuse(f"{kind}/{name}/coords", list(dims), list(var.coords))
+        old = stored_coords.get(name) or stored_vars.get(name)
+        if isinstance(var, CoordSchema):
+            facts = old if old is not None else dict(arr.attrs)
+            if isinstance(facts.get("sorted"), bool) and facts["sorted"] != var.sorted:
+                raise refuse(f"COORDS/{name}/sorted", facts["sorted"], var.sorted)
+            if "composed" in facts:
+                have = simple_as_composed(name, facts.get("composed"))
+                if have != list(composed_entry(var)):
+                    raise refuse(f"COORDS/{name}/composed", have, list(composed_entry(var)))
+        have_type = stored_type(arr, old or {})
+        if not dtype_fits(var, arr.dtype, have_type):
+            raise refuse(f"{kind}/{name}/type", have_type, var.dtype)
+        if old is not None:
             new_unit = var.entry()["unit"]
-            if old.get("unit") != new_unit:
-                raise SchemaError(f"{where}: {kind}/{name}/unit: the store has {old.get('unit')!r}, "
-                                  f"the schema says {new_unit!r}; changing an existing variable "
-                                  f"is refused")
+            if "unit" in old and old.get("unit") != new_unit:
+                raise refuse(f"{kind}/{name}/unit", repr(old.get("unit")), repr(new_unit))
+    left_out = [name for name in arrays if name not in entries]
+    # a coordinate first: leaving it out is the cause, its variables follow from it
+    left_out.sort(key=lambda n: tuple(arrays[n].metadata.dimension_names or ()) != (n,))
+    for name in left_out:
+        arr = arrays[name]
+        kind = "VARS" if name in stored_vars else "COORDS" if name in stored_coords else \
+            "COORDS" if tuple(arr.metadata.dimension_names or ()) == (name,) else "VARS"
+        dims = list(arr.metadata.dimension_names or ())
+        raise SchemaError(f"{where}: {kind}/{name}: the store holds array {name!r} "
+                          f"(coords {dims}), the schema leaves it out; removing a variable "
+                          f"or coordinate from a store is refused")
+
+
+def _stored_entries(stored_structure: str | None) -> tuple[dict, dict]:
+    if not stored_structure:
+        return {}, {}
+    try:
+        tree = yaml.safe_load(stored_structure) or {}
+    except yaml.YAMLError:
+        return {}, {}
+    if not isinstance(tree, dict):
+        return {}, {}
+    return dict(tree.get("COORDS") or {}), dict(tree.get("VARS") or {})
+
+
+def stored_type(arr: zarr.Array, entry: dict) -> str:
+    """The type of a stored array as a schema type token (``str[6]``, ``float64``...)."""
+    dtype = arr.dtype
+    kind = getattr(dtype, "kind", "")
+    if kind == "U":
+        return f"str[{np.dtype(dtype).itemsize // 4}]"
+    if kind in "TO":     # variable-length: a str[n] store of version 1 keeps n in __structure__
+        declared = entry.get("type")
+        return declared if isinstance(declared, str) and declared.startswith("str") else "str"
+    return str(np.dtype(dtype))
+
+
+def dtype_fits(var: VarSchema, dtype: Any, have_type: str) -> bool:
+    want = storage_dtype(var)
+    if var.dtype.startswith("str"):
+        return have_type == var.dtype or (have_type == "str" and getattr(dtype, "kind", "") in "TO")
+    return np.dtype(dtype) == want
+
+
+def simple_as_composed(name: str, composed: Any) -> list:
+    """``composed`` as stored; a simple coordinate is ``[its own name]`` (or ``[]`` in v1)."""
+    composed = list(composed or [])
+    return composed or [name]
+
+
+def composed_entry(coord: CoordSchema) -> tuple[str, ...]:
+    return coord.composed or (coord.name,)

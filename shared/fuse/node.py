@@ -23,6 +23,7 @@ from zarr.core.sync import sync
 from . import journal, layout, writes
 from .convert import PreparedTable, prepare_table
 from .errors import DataError, SchemaError
+from .frames import as_pandas, dataset_table
 from .plan import CellOrder, Cells, CoordCache, DimPlan, cell_order, plan_cells, plan_dim
 from .schema import Schema, load_schema, normalize_path
 from .store import Location, open_zarr_store, resolve_location, store_errors
@@ -142,7 +143,7 @@ class Node:
             group.attrs.put({**attrs, **wanted})     # one metadata write, not one per key
         self._arrays.update(layout.create_arrays(group, self.schema, [
             (coord, (0,)) for name, coord in self.schema.coords.items() if name not in self._arrays]))
-        lengths = {name: self._trim_coordinate(name) for name in self.schema.coords}
+        lengths = {name: self._read_coordinate(name) for name in self.schema.coords}
         self._arrays.update(layout.create_arrays(group, self.schema, [
             (var, tuple(lengths[d] for d in var.coords))
             for name, var in self.schema.vars.items() if name not in self._arrays]))
@@ -156,18 +157,11 @@ class Node:
                     arr.resize(shape)
         self._suspect = False
 
-    def _trim_coordinate(self, name: str) -> int:
-        """Cache a coordinate, cutting off values of an unfinished write (see journal.py)."""
-        coord = self.schema.coords[name]
-        arr = self._arrays[name]
-        values = arr[...]
-        if values.dtype.kind == "T":
+    def _read_coordinate(self, name: str) -> int:
+        """Cache a coordinate's stored values; every one of them is a value (writes.py)."""
+        values = self._arrays[name][...]
+        if values.dtype.kind in "TU":
             values = values.astype(object)
-        bad = layout.is_fill(values, coord)
-        if bad.any():
-            keep = int(np.argmax(bad))
-            journal.shrink(arr, (keep,))
-            values = values[:keep]
         self._coords_cache_set(name, values)
         return len(values)
 
@@ -213,8 +207,12 @@ class Node:
                         row=row, column=column, value=value)
 
     def update(self, table: pd.DataFrame) -> MergeSummary:
-        """Prepare and merge one upload."""
-        return self.merge([self.prepare(table)])
+        """Prepare and merge one upload: a pandas or a polars DataFrame."""
+        return self.merge([self.prepare(as_pandas(table))])
+
+    def merge_ds(self, dataset: xr.Dataset) -> MergeSummary:
+        """Merge an xarray.Dataset whose dims and variables follow the node's schema (`df_col`)."""
+        return self.update(dataset_table(dataset, self.schema))
 
     def merge(self, tables: Iterable[PreparedTable]) -> MergeSummary:
         """Merge prepared tables in order, with the same result as merging them one by one."""
@@ -266,8 +264,8 @@ class Node:
         for name, dim in dims.items():
             if len(dim.new_values):
                 box = (slice(dim.first_change, dim.new_len),)
-                coordinate_writes.append(writes.grow_and_write(
-                    self._arrays[name], (dim.new_len,), [(box, dim.merged[dim.first_change:])], None))
+                coordinate_writes.append(writes.write_then_grow(
+                    self._arrays[name], (dim.new_len,), [(box, dim.merged[dim.first_change:])]))
         writes.run_all(coordinate_writes)
         if rewrite:
             journal.finish(self._group)

@@ -1,14 +1,13 @@
-"""The zarr-fuse schema language (SCHEMA.md section 1): loading and strict validation.
+"""The zarr-fuse schema language (SCHEMA.md section 1): the loaded model and its defaults.
 
 A schema is a tree of nodes; each node has ``ATTRS``, ``VARS`` and ``COORDS`` and any other key
-is a child node. Loading is pure: a YAML file or a mapping in, an immutable ``Schema`` out, or a
-``SchemaError`` naming the file and the key path (with a "did you mean" for misspelt keys).
+is a child node. Loading is pure: a YAML file or a mapping in, an immutable ``Schema`` out (with
+its ``warnings``), or a ``SchemaError`` naming the file and the key path, real culprit first.
+The checks themselves live in ``schema_loader``, the key tables in ``schema_keys``.
 """
 from __future__ import annotations
 
-import difflib
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,18 +15,16 @@ from typing import Any, Mapping
 import yaml
 
 from . import units
-from .errors import SchemaError
+from .errors import SchemaError, SchemaFinding
 from .units import DateTimeUnit
 
-RESERVED = ("ATTRS", "VARS", "COORDS")
-VAR_KEYS = ("coords", "unit", "type", "na_value", "range", "df_col", "source_unit", "description")
-COORD_KEYS = VAR_KEYS + ("composed", "sorted", "chunk_size", "step_limits")
-DATETIME_KEYS = ("tick", "tz", "dayfirst", "yearfirst")
-TYPES = ("bool", "int", "int8", "int32", "int64", "uint", "uint8", "uint32", "uint64", "float",
-         "float32", "float64", "complex", "complex64", "complex128", "str")
-_STR_N = re.compile(r"^str\[(\d+)\]$")
-_DATETIME64 = re.compile(r"^datetime64\[(\w+)\]$")
+# Defaulted chunk lengths (SCHEMA.md, chunk_size): long runs along a sorted simple coordinate
+# (time), short ones along the others (stations, depths), and never more than MAX_DEFAULT_CELLS
+# cells per chunk of a variable, so that a first merge of a 3-D variable allocates megabytes,
+# not the 8 GB of 1024^3 cells.
 DEFAULT_CHUNK = 1024
+DEFAULT_UNSORTED_CHUNK = 64
+MAX_DEFAULT_CELLS = 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,8 @@ class VarSchema:
 class CoordSchema(VarSchema):
     composed: tuple[str, ...] = ()
     sorted: bool = True
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int = DEFAULT_CHUNK    # explicit, or the default for this coordinate alone
+    chunk_explicit: bool = False
     step_limits: Any = "any_new"
 
     def entry(self) -> dict:
@@ -119,6 +117,19 @@ class NodeSchema:
         skip = self.components()
         return [v.df_col for name, v in self.vars.items() if name not in skip]
 
+    def chunk_shape(self, var: VarSchema) -> tuple[int, ...]:
+        """The chunk of a variable's array: each dimension's ``chunk_size``, where defaulted
+        lengths halve (the longest first) until the chunk holds at most MAX_DEFAULT_CELLS."""
+        shape = [self.coords[d].chunk_size for d in var.coords]
+        free = [i for i, d in enumerate(var.coords) if not self.coords[d].chunk_explicit]
+        while math.prod(shape) > MAX_DEFAULT_CELLS:
+            # ties shrink the last dimension first: a long run along time is what readers want
+            longest = max(free, key=lambda i: (shape[i], i), default=None)
+            if longest is None or shape[longest] == 1:
+                break          # explicit lengths are kept as written, whatever they multiply to
+            shape[longest] = max(1, shape[longest] // 2)
+        return tuple(shape)
+
     def structure(self) -> dict:
         """The node's own schema as stored in the group attribute ``__structure__``."""
         return {"ATTRS": dict(self.attrs),
@@ -131,6 +142,8 @@ class Schema:
     """A loaded schema: every node by its path (``""`` is the root)."""
     source: str
     nodes: Mapping[str, NodeSchema] = field(default_factory=dict)
+    # obsolete or ignored constructs: logged once when a process starts, never an error
+    warnings: tuple[SchemaFinding, ...] = ()
 
     @property
     def attrs(self) -> Mapping[str, Any]:
@@ -163,11 +176,20 @@ def load_schema(source: str | Path | Mapping) -> Schema:
             raise SchemaError(f"{path}: cannot read the schema ({exc.strerror or exc})") from None
         except yaml.YAMLError as exc:
             raise SchemaError(f"{name}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if tree is None:
-        tree = {}
+        except RecursionError:
+            raise SchemaError(f"{name}: not a usable schema (nested too deeply)") from None
+    from .schema_loader import Loader   # the loader builds this module's records
+    loader = Loader(name)
     nodes: dict[str, NodeSchema] = {}
-    _Loader(name).node(tree, "", nodes)
-    return Schema(source=name, nodes=nodes)
+    loader.node(tree, "", nodes)
+    if loader.errors:
+        first, *more = loader.errors
+        message = str(first)
+        if more:
+            message += f" (and {len(more)} more: " + "; ".join(str(e) for e in more[:3]) + \
+                       ("; ..." if len(more) > 3 else "") + ")"
+        raise SchemaError(message, findings=[*loader.errors, *loader.warnings])
+    return Schema(source=name, nodes=nodes, warnings=tuple(loader.warnings))
 
 
 def _unit_entry(unit: str | DateTimeUnit | None) -> Any:
@@ -176,231 +198,3 @@ def _unit_entry(unit: str | DateTimeUnit | None) -> Any:
     if isinstance(unit, DateTimeUnit):
         return unit.as_mapping()
     return units.long_name(unit)
-
-
-class _Loader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: list[str], problem: str) -> SchemaError:
-        key = "/".join(where) or "(top)"
-        return SchemaError(f"{self.source}: {key}: {problem}")
-
-    def unknown(self, where: list[str], key: str, allowed: tuple[str, ...]) -> SchemaError:
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
-        if not close:
-            close = [a for a in allowed if a.lower() == str(key).lower()]
-        hint = f", did you mean {close[0]!r}?" if close else f" (allowed: {', '.join(allowed)})"
-        return self.fail(where + [str(key)], f"unknown key{hint}")
-
-    def node(self, tree: Any, path: str, nodes: dict[str, NodeSchema]) -> None:
-        where = path.split("/") if path else []
-        if not isinstance(tree, Mapping):
-            raise self.fail(where, f"a node must be a mapping, not {type(tree).__name__}")
-        children = []
-        for key, value in tree.items():
-            if not isinstance(key, str) or not key.strip():
-                raise self.fail(where + [str(key)], "node names must be non-empty text")
-            if key in RESERVED:
-                continue
-            looks_reserved = key.upper() in RESERVED or difflib.get_close_matches(key, RESERVED, 1, 0.7)
-            if looks_reserved or not isinstance(value, Mapping) or "/" in key:
-                raise self.unknown(where, key, RESERVED)
-            children.append(key)
-        attrs = tree.get("ATTRS") or {}
-        if not isinstance(attrs, Mapping):
-            raise self.fail(where + ["ATTRS"], "must be a mapping")
-        raw_vars = self.mapping(tree.get("VARS"), where + ["VARS"])
-        raw_coords = self.mapping(tree.get("COORDS"), where + ["COORDS"])
-        vars_ = {name: self.variable(name, spec, where + ["VARS", name], VAR_KEYS)
-                 for name, spec in raw_vars.items()}
-        coords = {name: self.variable(name, spec, where + ["COORDS", name], COORD_KEYS)
-                  for name, spec in raw_coords.items()}
-        for name in vars_:
-            if name in coords:
-                raise self.fail(where + ["VARS", name], "is also a coordinate (COORDS/" + name + ")")
-        for name, var in vars_.items():      # coordinates named only in a coords list
-            for dim in var.coords:
-                if dim not in coords:
-                    if dim in vars_:
-                        raise self.fail(where + ["VARS", name, "coords"],
-                                        f"{dim!r} is a variable, not a coordinate")
-                    coords[dim] = self.variable(dim, {}, where + ["COORDS", dim], COORD_KEYS)
-        for name, coord in coords.items():
-            for comp in coord.composed:
-                spot = where + ["COORDS", name, "composed"]
-                if comp not in vars_:
-                    raise self.fail(spot, f"composed component {comp!r} is not a variable of this node")
-                if vars_[comp].coords != (name,):
-                    raise self.fail(spot, f"composed component {comp!r} must have coords: [{name}]")
-        nodes[path] = NodeSchema(path=path, attrs=dict(attrs), coords=coords, vars=vars_,
-                                 children=tuple(children))
-        for child in children:
-            self.node(tree[child], f"{path}/{child}" if path else child, nodes)
-
-    def mapping(self, value: Any, where: list[str]) -> Mapping:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a mapping of names to entries, not {type(value).__name__}")
-        return value
-
-    def variable(self, name: str, spec: Any, where: list[str], allowed: tuple[str, ...]) -> VarSchema:
-        is_coord = allowed is COORD_KEYS
-        if spec is None:
-            spec = {}
-        if not isinstance(spec, Mapping):
-            raise self.fail(where, f"must be a mapping, not {type(spec).__name__}")
-        for key in spec:
-            if key not in allowed:
-                raise self.unknown(where, key, allowed)
-        coords = self.coords(name, spec.get("coords"), where, is_coord)
-        unit = self.unit(spec.get("unit"), where + ["unit"])
-        source_unit = self.unit(spec.get("source_unit"), where + ["source_unit"])
-        if source_unit is not None and unit is not None and not isinstance(unit, DateTimeUnit):
-            if isinstance(source_unit, DateTimeUnit):
-                raise self.fail(where + ["source_unit"], "a date-time unit for a physical variable")
-            try:
-                units.check_convertible(source_unit, unit)
-            except ValueError as exc:
-                raise self.fail(where + ["source_unit"], str(exc)) from None
-        composed = tuple(self.names(spec.get("composed", []), where + ["composed"]))
-        declared = spec.get("type")
-        dtype = self.dtype(declared, unit, composed, spec.get("range"), where + ["type"])
-        rng = self.range(spec.get("range"), unit, dtype, where + ["range"])
-        na_value = self.na_value(spec.get("na_value"), dtype, where + ["na_value"])
-        df_col = spec.get("df_col", name)
-        if not isinstance(df_col, str) or not df_col:
-            raise self.fail(where + ["df_col"], "must be a column name")
-        description = spec.get("description")
-        if description is not None and not isinstance(description, str):
-            raise self.fail(where + ["description"], "must be text")
-        common = dict(name=name, coords=coords, unit=unit, type=declared, dtype=dtype,
-                      na_value=na_value, range=rng, df_col=df_col, source_unit=source_unit,
-                      description=description)
-        if not is_coord:
-            return VarSchema(**common)
-        sorted_ = spec.get("sorted", not composed)
-        if not isinstance(sorted_, bool):
-            raise self.fail(where + ["sorted"], "must be true or false")
-        chunk = spec.get("chunk_size", DEFAULT_CHUNK)
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise self.fail(where + ["chunk_size"], f"must be a positive integer, not {chunk!r}")
-        limits = spec.get("step_limits", "any_new")
-        if limits not in ("any_new", "no_new") and not (isinstance(limits, list) and len(limits) == 3):
-            raise self.fail(where + ["step_limits"], "must be any_new, no_new or [min, max, unit]")
-        return CoordSchema(**common, composed=composed, sorted=sorted_, chunk_size=chunk,
-                           step_limits=limits)
-
-    def names(self, value: Any, where: list[str]) -> list[str]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(where, "must be a name or a list of names")
-        return value
-
-    def coords(self, name: str, value: Any, where: list[str], is_coord: bool) -> tuple[str, ...]:
-        if is_coord:
-            if value is not None and self.names(value, where + ["coords"]) != [name]:
-                raise self.fail(where + ["coords"], f"a coordinate's coords can only be [{name}]")
-            return (name,)
-        if value is None:
-            raise self.fail(where + ["coords"], "missing: a variable must list its coords")
-        dims = self.names(value, where + ["coords"])
-        if len(set(dims)) != len(dims):
-            raise self.fail(where + ["coords"], "a coordinate is listed twice")
-        return tuple(dims)
-
-    def unit(self, value: Any, where: list[str]) -> str | DateTimeUnit | None:
-        if value is None:
-            return None
-        if isinstance(value, Mapping):
-            for key in value:
-                if key not in DATETIME_KEYS:
-                    raise self.unknown(where, key, DATETIME_KEYS)
-            unit = DateTimeUnit(**{k: value[k] for k in DATETIME_KEYS if k in value})
-            if unit.tick not in units.TICKS:
-                raise self.fail(where + ["tick"], f"unknown tick {unit.tick!r} (one of {', '.join(units.TICKS)})")
-            try:
-                units.parse_tz(unit.tz)
-            except ValueError as exc:
-                raise self.fail(where + ["tz"], str(exc)) from None
-            for key in ("dayfirst", "yearfirst"):
-                if not isinstance(getattr(unit, key), bool):
-                    raise self.fail(where + [key], "must be true or false")
-            return unit
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be a unit expression or a date-time mapping, not {value!r}")
-        try:
-            units.parse_unit(value)
-        except ValueError as exc:
-            raise self.fail(where, str(exc)) from None
-        return value
-
-    def dtype(self, declared: Any, unit: Any, composed: tuple, rng: Any, where: list[str]) -> str:
-        if declared is None:
-            if composed:
-                return "int64"
-            if isinstance(unit, DateTimeUnit):
-                return f"datetime64[{unit.tick}]"
-            if unit is None and isinstance(rng, Mapping) and "discrete" in rng:
-                return "str"
-            return "float64"
-        if not isinstance(declared, str):
-            raise self.fail(where, f"must be a type name, not {declared!r}")
-        if declared in TYPES or _STR_N.match(declared):
-            return {"int": "int64", "uint": "uint64", "float": "float64",
-                    "complex": "complex128"}.get(declared, declared)
-        match = _DATETIME64.match(declared)
-        if match and match.group(1) in units.TICKS:
-            return declared
-        close = difflib.get_close_matches(declared, TYPES, n=1, cutoff=0.5)
-        hint = f", did you mean {close[0]!r}?" if close else ""
-        raise self.fail(where, f"unknown type {declared!r}{hint}")
-
-    def range(self, value: Any, unit: Any, dtype: str, where: list[str]) -> Range | None:
-        if value is None:
-            return None
-        if not isinstance(value, Mapping) or len(value) != 1:
-            raise self.fail(where, "must be {interval: [lo, hi]} , {interval: [lo, hi, unit]} or {discrete: [...]}")
-        (kind, spec), = value.items()
-        if kind == "discrete":
-            if not isinstance(spec, list) or not spec:
-                raise self.fail(where + ["discrete"], "must be a non-empty list of labels")
-            return Range(labels=tuple(spec))
-        if kind != "interval":
-            raise self.unknown(where, kind, ("interval", "discrete"))
-        if not isinstance(spec, list) or len(spec) not in (2, 3):
-            raise self.fail(where + ["interval"], "must be [lo, hi] or [lo, hi, unit]")
-        lo, hi = spec[0], spec[1]
-        if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (lo, hi)):
-            raise self.fail(where + ["interval"], f"bounds must be numbers, not {lo!r}, {hi!r}")
-        if lo > hi:
-            raise self.fail(where + ["interval"], f"lower bound {lo} is above upper bound {hi}")
-        own = unit if isinstance(unit, str) else None
-        bound_unit = spec[2] if len(spec) == 3 else own
-        if len(spec) == 3:
-            try:
-                units.parse_unit(bound_unit)
-                if own is not None:
-                    units.check_convertible(bound_unit, own)
-                    lo, hi = (units.convert_scalar(b, bound_unit, own) for b in (lo, hi))
-                    bound_unit = own
-            except ValueError as exc:
-                raise self.fail(where + ["interval"], str(exc)) from None
-        return Range(lo=float(lo), hi=float(hi), unit=bound_unit)
-
-    def na_value(self, value: Any, dtype: str, where: list[str]) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, str) and value in ("nan", "max_int", "min_int"):
-            if value == "nan" and not dtype.startswith(("float", "complex")):
-                raise self.fail(where, f"nan is not a value of type {dtype}")
-            if value != "nan" and not dtype.startswith(("int", "uint")):
-                raise self.fail(where, f"{value} needs an integer type, not {dtype}")
-            return value
-        if isinstance(value, float) and math.isnan(value):
-            return "nan"
-        if isinstance(value, (int, float, str, bool)):
-            return value
-        raise self.fail(where, f"must be nan, max_int, min_int or a literal, not {value!r}")

@@ -1,7 +1,9 @@
 """Store writes of one merge, issued concurrently (one event-loop round trip per phase).
 
 A merge writes in two phases, variables then coordinates (see journal.py for why this order
-matters). Within a phase every array is independent, so their resizes and chunk writes run
+matters). A coordinate's new values are written before its array grows to show them, so the
+coordinate's length in its metadata is the commit point of its values: no stored value is ever
+needed as a marker of an unfinished write (SCHEMA.md section 3). Within a phase every array is independent, so their resizes and chunk writes run
 concurrently: on S3 this turns a dozen sequential requests into one round of parallel ones.
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Awaitable
 
 import numpy as np
 import zarr
+from zarr.core.array import AsyncArray
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.indexing import CoordinateIndexer
 from zarr.core.sync import sync
@@ -40,6 +43,23 @@ async def grow_and_write(arr: zarr.Array, shape: tuple[int, ...],
         await target.setitem(where, block)
     if cells is not None and len(cells):
         await write_cells(target, cells)
+
+
+async def write_then_grow(arr: zarr.Array, shape: tuple[int, ...],
+                          boxes: list[tuple[tuple[slice, ...], np.ndarray]]) -> None:
+    """Write ``boxes`` (which cover every new position) through a view of ``arr`` at its new
+    ``shape``, then grow the stored shape: cut off before the resize, the array still shows
+    exactly its old values (the written tail stays hidden until a later merge overwrites it)."""
+    target = arr.async_array
+    if tuple(target.shape) == tuple(shape):
+        for where, block in boxes:
+            await target.setitem(where, block)
+        return
+    grown = AsyncArray(metadata=target.metadata.update_shape(tuple(shape)),
+                       store_path=target.store_path, config=target.config)
+    for where, block in boxes:
+        await grown.setitem(where, block)
+    await target.resize(shape)
 
 
 async def write_cells(target, cells: Cells) -> None:

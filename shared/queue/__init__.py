@@ -52,11 +52,16 @@ one state at every instant, and ``recover()`` (worker start) makes the disk matc
 The worker-side methods assume one worker owns the queue (``worker.lock``, held by the worker);
 the gateway side (``enqueue``, ``find``, ``depth``) is safe from any number of processes.
 
-Idempotency-Key: the first upload with a key (per endpoint and user) stores its sidecar under
-``idempotency/``; the index is written while holding a striped flock and only after the item is
-durable, so concurrent repeats in other processes wait and get the original id. A crash between
-publishing the item and writing the index lets one later repeat be queued again (at-least-once;
-the merge is an upsert). Index files are pruned with ``done/`` by ``purge_done``.
+Idempotency-Key: the first upload with a key (per user, endpoint and node path) stores its
+sidecar under ``idempotency/``; the index is written while holding a striped flock and only after
+the item is durable, so concurrent repeats in other processes wait and get the original sidecar
+(whose sha256 tells the gateway whether the repeat is the same body). A crash between publishing
+the item and writing the index - or a failure to write the index, e.g. a full disk - lets one later
+repeat be queued again (at-least-once; the merge is an upsert); the item itself is accepted all the
+same. Index files are pruned with ``done/`` by ``purge_done``.
+
+A write that fails before the commit point (ENOSPC, EDQUOT, no inodes) leaves nothing behind:
+the temporary files and a payload already renamed into ``accepted/`` are removed again.
 """
 
 from __future__ import annotations
@@ -142,8 +147,8 @@ class Queue:
         """Write an upload durably into accepted/; when this returns, it survives a crash.
 
         `fields` are Sidecar fields (`format` is required). With `idempotency_key`, a repeat of
-        the key by the same `username` on the same endpoint returns the original sidecar with
-        `replayed=True` and queues nothing.
+        the key by the same `username` on the same endpoint and `node_path` returns the original
+        sidecar with `replayed=True` and queues nothing (the caller compares its sha256).
         """
         _check_endpoint(endpoint)
         if fields.get("format") not in FORMATS:
@@ -151,7 +156,7 @@ class Queue:
         key = fields.get("idempotency_key")
         if not key:
             return self._publish(endpoint, payload, fields)
-        index = self._idempotency_index(endpoint, fields.get("username"), key)
+        index = self._idempotency_index(endpoint, fields.get("username"), key, fields.get("node_path") or "")
         with self._idempotency_lock(index):
             try:
                 original = Sidecar.from_json(index.read_bytes())
@@ -161,15 +166,22 @@ class Queue:
                 original.replayed = True
                 return original
             sidecar = self._publish(endpoint, payload, fields)
-            ensure_dir(index.parent)
-            self._write_published(index, sidecar.to_json().encode())
+            try:
+                ensure_dir(index.parent)
+                self._write_published(index, sidecar.to_json().encode())
+            except OSError as error:
+                # The item is durable: it is accepted. Only a later repeat may be queued again.
+                log.warning("idempotency index not written id=%s endpoint=%s error=%s", sidecar.id, endpoint, error)
             return sidecar
 
-    def replayed(self, endpoint: str, username: str | None, idempotency_key: str) -> Sidecar | None:
-        """The sidecar of the first upload with this key (same endpoint and user), if there was one."""
+    def replayed(
+        self, endpoint: str, username: str | None, idempotency_key: str, node_path: str = ""
+    ) -> Sidecar | None:
+        """The sidecar of the first upload with this key (same user, endpoint and node path), if any."""
         _check_endpoint(endpoint)
+        index = self._idempotency_index(endpoint, username, idempotency_key, node_path)
         try:
-            original = Sidecar.from_json(self._idempotency_index(endpoint, username, idempotency_key).read_bytes())
+            original = Sidecar.from_json(index.read_bytes())
         except FileNotFoundError:
             return None
         original.replayed = True
@@ -454,14 +466,18 @@ class Queue:
         folder = self.root / ACCEPTED / endpoint
         ensure_dir(folder)
         tmp_payload, tmp_sidecar = self.tmp / sidecar.payload_name, self.tmp / sidecar.sidecar_name
+        committed = False
         try:
             write_synced((tmp_payload, payload), (tmp_sidecar, sidecar.to_json().encode()))
             os.replace(tmp_payload, folder / sidecar.payload_name)
             os.replace(tmp_sidecar, folder / sidecar.sidecar_name)  # the commit point
+            committed = True
             fsync_dir(folder)
         except BaseException:
             tmp_payload.unlink(missing_ok=True)
             tmp_sidecar.unlink(missing_ok=True)
+            if not committed:  # never acknowledged: no payload without its sidecar left behind
+                (folder / sidecar.payload_name).unlink(missing_ok=True)
             raise
         if not (folder / sidecar.payload_name).exists():
             # recover() found the payload without sidecar and took it for an orphan: never 202.
@@ -518,8 +534,11 @@ class Queue:
     def _endpoints(self, state: str) -> list[str]:
         return sorted(p.name for p in subdirs(self.root / state))
 
-    def _idempotency_index(self, endpoint: str, username: str | None, key: str) -> Path:
-        digest = hashlib.sha256(f"{username or ''}\0{key}".encode()).hexdigest()
+    def _idempotency_index(self, endpoint: str, username: str | None, key: str, node_path: str) -> Path:
+        # The root node keeps the name of the days before node paths were part of the scope, so
+        # index files written by an older gateway still count. Keys and node paths hold no NUL.
+        scope = f"{username or ''}\0{key}" + (f"\0{node_path}" if node_path else "")
+        digest = hashlib.sha256(scope.encode()).hexdigest()
         return self.idempotency / endpoint / f"{digest}.json"
 
     @contextlib.contextmanager

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-FORMATS = ("csv", "json")
+# Tables, binary fields (shared/binary.py) and "raw" bytes for an endpoint's extractor plugin.
+FORMATS = ("csv", "json", "grib", "gribbz2", "netcdf", "raw")
 SIDECAR_SUFFIX = ".meta.json"
 ID_PATTERN = re.compile(r"\d{8}T\d{6}_\d{9}Z")
 
@@ -42,7 +43,7 @@ class Sidecar:
 
     id: str
     endpoint: str
-    format: str  # "csv" | "json"; also the payload's file extension
+    format: str  # one of FORMATS; also the payload's file extension
     size: int
     sha256: str
     received_at: str  # RFC 3339 UTC
@@ -53,6 +54,7 @@ class Sidecar:
     username: str | None = None
     remote_addr: str | None = None
     idempotency_key: str | None = None
+    ignored_columns: list[str] | None = None  # upload columns the node's schema does not know
     revision: int = 0  # + 1 at every state change; the highest copy wins after a crash
     attempts: int = 0
     claimed_at: str | None = None

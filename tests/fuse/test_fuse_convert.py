@@ -38,8 +38,6 @@ def test_source_unit_values_are_converted_to_the_unit():
     ("CET", "2026-07-15 12:00", "2026-07-15T11:00"),                # an abbreviation is fixed
     ("Europe/Prague", "2026-07-15T12:00:00Z", "2026-07-15T12:00"),  # Z means UTC
     ("Europe/Prague", "2026-07-15T12:00:00+03:00", "2026-07-15T09:00"),
-    ("Europe/Prague", "1784109600", "2026-07-15T10:00"),            # epoch seconds
-    ("Europe/Prague", "1784109600.5", "2026-07-15T10:00:00.5"),
 ])
 def test_times_are_read_in_the_source_zone_and_stored_as_utc(tz, text, utc):
     ticks, missing, bad = parse_times(col(text), DateTimeUnit(tick="ms", tz=tz))
@@ -53,13 +51,23 @@ def test_dayfirst_and_yearfirst_decide_ambiguous_dates():
     assert day == seconds("2026-11-03 08:00") and month == seconds("2026-03-11 08:00")
 
 
-def test_numbers_in_a_numeric_column_are_epoch_seconds():
-    ticks = parse_times(pd.Series([0, 86400.0]), DateTimeUnit(tick="h"))[0]
+@pytest.mark.parametrize("text, utc", [("1784109600", "2026-07-15T10:00"),
+                                       ("1784109600.5", "2026-07-15T10:00:00.5")])
+def test_epoch_seconds_are_read_where_the_source_unit_says_epoch(text, utc):
+    ticks, missing, bad = parse_times(col(text), DateTimeUnit(tick="s", tz="Europe/Prague",
+                                                              epoch=True), DateTimeUnit(tick="ms"))
+    assert not bad.any() and not missing.any()
+    assert ticks[0] == pd.Timestamp(utc).value // 10**6
+
+
+def test_numbers_in_a_numeric_column_are_epoch_counts_of_the_source_tick():
+    ticks = parse_times(pd.Series([0, 86400]), DateTimeUnit(tick="s", epoch=True),
+                        DateTimeUnit(tick="h"))[0]
     assert ticks.tolist() == [0, 24]
 
 
-def test_a_time_in_the_spring_forward_gap_is_not_a_time():
-    with pytest.raises(DataError, match=r"row 2, column x: '2026-03-29 02:30' is not a time"):
+def test_a_time_in_the_spring_forward_gap_is_a_data_error():
+    with pytest.raises(DataError, match=r"row 2, column x: '2026-03-29 02:30' does not exist in Europe/Prague"):
         convert_column(var(unit={"tick": "s", "tz": "Europe/Prague"}),
                        col("2026-03-29 01:30", "2026-03-29 02:30"))
 

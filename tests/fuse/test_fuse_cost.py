@@ -15,7 +15,7 @@ COLS = ["time", "station", "a", "b", "c"]
 
 def schema(attrs):
     return {"ATTRS": attrs,
-            "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": 4},
+            "COORDS": {"time": {"unit": {"tick": "s", "epoch": True}, "chunk_size": 4},
                        "station": {"type": "str", "sorted": False, "chunk_size": 2}},
             "VARS": {v: {"coords": ["time", "station"]} for v in ("a", "b", "c")}}
 

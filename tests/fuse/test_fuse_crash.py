@@ -22,7 +22,7 @@ STATIONS = [f"st-{i:02d}" for i in range(8)]
 VARIABLES = ["v1", "v2", "v3", "v4", "v5"]
 BASE_TIMES = 20_000
 SCHEMA = {"ATTRS": {"store_path": "bucket/crash.zarr"},
-          "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": 4096},
+          "COORDS": {"time": {"unit": {"tick": "s", "epoch": True}, "chunk_size": 4096},
                      "station": {"type": "str", "sorted": False, "chunk_size": 4}},
           "VARS": {name: {"coords": ["time", "station"], "unit": "m"} for name in VARIABLES}}
 

@@ -94,7 +94,8 @@ def test_bad_variables_are_one_line_naming_the_variable(environ, expected):
         ("- {name: a, schema_path: tree.yaml}\n", "[0].endpoint: missing"),
         ("- {name: a, endpoint: /health, schema_path: tree.yaml}\n", "collides with the gateway's own /health"),
         ("- {name: '../x', endpoint: /a, schema_path: tree.yaml}\n", ".name: '../x' must be"),
-        ("{name: a}\n", "expected a non-empty list of endpoints"),
+        ("{name: a}\n", "name: unknown key (allowed: configuration, endpoints, active_scrappers)"),
+        ("endpoints: []\n", "expected a non-empty list of endpoints"),
         ("- [unclosed\n", "not valid YAML"),
     ],
 )

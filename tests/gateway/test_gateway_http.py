@@ -66,11 +66,11 @@ def test_missing_required_columns_are_400_naming_them(client, queue_dir):
 
 
 def test_an_upload_without_any_variable_column_is_400_naming_the_unknown_columns(client, queue_dir):
-    body = b"timestamp,tree_id,sapflow\n2026-06-14 06:00:00,oak-01,1.5\n"
+    body = b"timestamp,tree_id,humidity\n2026-06-14 06:00:00,oak-01,1.5\n"
     response = client.post("/api/v1/tree", data=body, headers=CSV_HEADERS)
     assert response.status_code == 400
     error = response.get_json()["error"]
-    assert "expected at least one of sap_flow, stem_diameter_um" in error and "unknown column(s): sapflow" in error
+    assert "expected at least one of sap_flow, stem_diameter_um" in error and "unknown column(s): humidity" in error
     assert accepted_files(queue_dir) == []
 
 

@@ -54,3 +54,18 @@ def test_running_it_twice_against_a_real_s3_server_creates_the_bucket_once(tmp_p
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     assert runs[0].stdout.strip() == "bucket=zarr-fuse-ingress created"
     assert runs[1].stdout.strip() == "bucket=zarr-fuse-ingress exists"
+
+
+@pytest.mark.slow
+def test_outside_the_container_it_reads_dotenv_and_the_workers_default_endpoints_file(tmp_path: Path) -> None:
+    server = MotoServer(tmp_path, tmp_path)
+    try:
+        (tmp_path / ".env").write_text(
+            f"S3_ENDPOINT_URL={server.url}\nS3_ACCESS_KEY={KEY}\nS3_SECRET_KEY={SECRET}\n", encoding="utf-8")
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}  # no ENDPOINTS_CONFIG: the worker's default
+        run = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+    finally:
+        server.close()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "bucket=zarr-fuse-ingress created"

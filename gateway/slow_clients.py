@@ -1,0 +1,145 @@
+"""The gateway's gunicorn worker: slow or stalled clients never hold what other uploads need.
+
+gunicorn's thread worker gives each connection a thread from the start and reads from it without
+a timeout, so a few clients that send slowly (or connect and send nothing) take every thread and
+loggers wait for minutes. This worker is gunicorn's gevent worker (one greenlet per connection,
+cheap) with deadlines:
+
+* headers: a request's headers must arrive within KEEPALIVE seconds (gunicorn's keepalive, 5),
+  also on a fresh connection; otherwise the connection is closed without an answer;
+* body: the client may pause at most READ_TIMEOUT seconds (default 30) between two reads, as
+  nginx's client_body_timeout; a stalled body is answered 408 and the connection closed;
+* the whole body is read (into memory, spilling to a temporary file past 1 MiB) before the
+  application runs, so the application never waits for the network while it works. A body
+  declared over the limit is not read: the application answers 413 from the headers.
+
+The same READ_TIMEOUT bounds a client that does not read its answer (sends block).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import gevent
+from gunicorn.workers.ggevent import GeventWorker
+
+from shared.config import load_settings
+
+DEFAULT_READ_TIMEOUT = 30
+# Multipart uploads carry their form framing on top of MAX_UPLOAD_BYTES (gateway/upload.py allows
+# 64 KiB of it); a body one byte longer than limit + framing is all the app needs to answer 413.
+FRAMING_ALLOWANCE = 64 * 1024
+IN_MEMORY_BYTES = 1024 * 1024  # per connection; larger bodies go to a temporary file
+READ_CHUNK = 64 * 1024
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def read_timeout() -> float:
+    """READ_TIMEOUT from the environment (gunicorn_conf.py has refused a bad value already)."""
+    value = os.environ.get("READ_TIMEOUT", "").strip()
+    return float(value) if value else float(DEFAULT_READ_TIMEOUT)
+
+
+class BodyStalled(Exception):
+    """The client sent nothing for READ_TIMEOUT seconds in the middle of a body."""
+
+
+def buffer_bodies(app: WSGIApp, body_limit: int, timeout: float) -> WSGIApp:
+    """`app` behind a WSGI layer that reads each request body completely before calling it."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        sock = environ.get("gunicorn.socket")
+        if sock is not None:
+            # Every wait for this client from here on (body reads, answer sends) is bounded;
+            # DeadlineWorker.timeout_ctx lifts it again for the next request's headers.
+            sock.settimeout(timeout)
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared.isdigit() and int(declared) > body_limit:
+            return app(environ, start_response)  # answered 413 from the headers, body unread
+        try:
+            environ["wsgi.input"] = _spool(environ["wsgi.input"], body_limit)
+        except BodyStalled:
+            _stop_reading(sock)
+            return _timeout_answer(timeout, start_response)
+        return app(environ, start_response)
+
+    return application
+
+
+def _spool(stream, body_limit: int):
+    """The body in a rewound file: all of it, or its first body_limit + 1 bytes (then a 413)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)
+    total = 0
+    try:
+        while total <= body_limit:
+            chunk = stream.read(min(READ_CHUNK, body_limit + 1 - total))
+            if not chunk:
+                break
+            spool.write(chunk)
+            total += len(chunk)
+    except (TimeoutError, socket.timeout) as error:
+        spool.close()
+        raise BodyStalled() from error
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def _stop_reading(sock) -> None:
+    # gunicorn would otherwise try to read the rest of the body before closing (another timeout);
+    # this way it reads the end of the stream and closes the connection after the 408.
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass  # the client is gone already
+
+
+def _timeout_answer(timeout: float, start_response: Callable[..., Any]) -> list[bytes]:
+    message = f"the request body stalled: nothing arrived for {timeout:g} s (READ_TIMEOUT); send it again"
+    body = json.dumps({"error": message}).encode()
+    start_response("408 Request Timeout", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+    ])
+    return [body]
+
+
+class DeadlineWorker(GeventWorker):
+    """gunicorn's gevent worker with a header deadline, a read timeout and whole-body buffering."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clients: dict[gevent.Greenlet, socket.socket] = {}  # connection per handling greenlet
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.read_timeout = read_timeout()
+        body_limit = load_settings().max_upload_bytes + FRAMING_ALLOWANCE
+        self.wsgi = buffer_bodies(self.wsgi, body_limit, self.read_timeout)
+
+    def timeout_ctx(self):
+        # gunicorn enters this around the reading of every request's headers, the first one
+        # included. The deadline is for the whole headers, so a client trickling them is closed
+        # too; False: on expiry the connection is closed quietly, there is nobody to answer.
+        # The socket's own timeout is lifted meanwhile: it would end the wait with an error
+        # that gunicorn logs with a traceback.
+        client = self.clients.get(gevent.getcurrent())
+        if client is not None:
+            client.settimeout(None)
+        return gevent.Timeout(self.cfg.keepalive, False)
+
+    def handle(self, listener, client, addr) -> None:
+        current = gevent.getcurrent()
+        self.clients[current] = client
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            del self.clients[current]
