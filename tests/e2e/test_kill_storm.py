@@ -5,7 +5,7 @@ uploads, and never again: a kill that lets the earlier of the two be merged agai
 one shows in the store for good (a single overwritten cell would hide it under the next batch).
 The oracle is acceptance order (DESIGN.md section 3, rule 3): once a last worker has drained the
 queue, each cell holds the value of the last accepted upload that wrote it, and every upload is
-done. KILL_STORM_KILLS sets the number of kills (default 4; more for a longer run).
+done. KILL_STORM_KILLS sets the number of kills (default 3; more for a longer run).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from shared.queue import Queue
 from e2e_stack import open_local_dataset, wait_until
 
 START = datetime(2026, 6, 14)
-KILLS = int(os.environ.get("KILL_STORM_KILLS", "4"))
+KILLS = int(os.environ.get("KILL_STORM_KILLS", "3"))
 
 
 def test_sigkills_during_a_stream_of_overwrites_leave_the_last_accepted_value(make_stack, tmp_path):
@@ -34,7 +34,7 @@ def test_sigkills_during_a_stream_of_overwrites_leave_the_last_accepted_value(ma
     def feed() -> None:
         # Bursts, so that batches of many items are merged and completed while the kills come.
         value = 0
-        while not stop.is_set() and value < 1500:
+        while not stop.is_set() and value < 1000:
             for _ in range(rng.randrange(20, 120)):
                 value += 1
                 moment = START + timedelta(minutes=value // 2)
