@@ -5,11 +5,12 @@ never blocks another (DESIGN.md section 3, rule 3). The store is opened once and
 it is reopened only after a store error.
 
 A batch goes through: plan (read and count each item) -> parse and convert the batch as one
-table -> one merge -> move each item to done/ (in parallel, overlapping the next batch's reading
-and converting, never its merge). When the batch as a whole holds bad data, the lane
+table -> one merge -> the batch to done/ as one unit (``Queue.complete_batch``, overlapping the
+next batch's reading and converting, never its merge). When the batch as a whole holds bad data, the lane
 parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
-A crash at any point leaves the items in accepted/, and the next start merges them again; the
-merge is an idempotent upsert, so that is safe (rule 4).
+A crash before the batch's completion record is durable leaves all its items in accepted/, and
+the next start merges them again (an idempotent upsert, rule 4); a crash after it finishes the
+moves from the record, so an earlier item is never merged again on top of a later one.
 
 The lane keeps its state for operators (`report()`, written into the heartbeat and shown by
 `queue status`): "ok", or "store unreachable" since the first failure of a run of them, with
@@ -22,7 +23,7 @@ import logging
 import threading
 import time
 import traceback as tb
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -31,6 +32,7 @@ from shared.fuse import open_store
 from shared.parse import header_columns
 from shared.queue import Queue
 from shared.queue.heartbeat import utc_stamp
+from shared.schema_file import current
 
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
@@ -55,16 +57,17 @@ class LaneConfig:
     poll_seconds: float
     retry_max_seconds: float
     retry_base_seconds: float = 1.0
-    # Parallel moves to done/: each is three fsyncs, so more threads drain a backlog faster but
-    # compete harder with the gateway's own fsyncs on a shared disk (docs/operations.md).
+    # Threads for a batch completion's sidecar fsyncs: concurrent fsyncs share one filesystem
+    # commit, so more threads complete faster but compete harder with the gateway's own fsyncs
+    # on a shared disk (docs/operations.md).
     move_threads: int = 8
 
 
 @dataclass
 class _Completion:
-    """A merged batch whose moves to done/ are under way."""
+    """A merged batch whose completion (the moves to done/) is under way."""
 
-    moves: list[Future[Any]]
+    moves: Future[Any]
     entries: list[Entry]
     batch_id: str
     seconds: float
@@ -95,7 +98,8 @@ class Lane(threading.Thread):
         super().__init__(name=f"lane-{endpoint}", daemon=True)
         self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
-        self.schema = schema
+        self.watched = schema  # a WatchedSchema (reloaded when its file changes) or a fixed Schema
+        self.schema = current(schema)
         self.queue = queue
         self.config = config
         self.metrics = metrics
@@ -111,7 +115,9 @@ class Lane(threading.Thread):
         self._pending: list[_Completion] = []
         self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
         self.busy: tuple[str, float, datetime] | None = None  # (what, monotonic start, UTC start)
-        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"moves-{endpoint}")
+        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"fsyncs-{endpoint}")
+        # One completion at a time, in batch order; its fsyncs run in _pool.
+        self._completer = ThreadPoolExecutor(1, thread_name_prefix=f"completion-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -139,13 +145,18 @@ class Lane(threading.Thread):
         with contextlib.suppress(Exception):
             self._settle()
         self._forget_store()
+        self._completer.shutdown(wait=True)
         self._pool.shutdown(wait=True)
 
     def drain_once(self) -> None:
         """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
         # A bounded scan: reading 10,000 sidecars to merge the first 200 would dominate a backlog.
+        # A completion that failed half-way (a full disk, say) is finished first: its batch was
+        # merged, and merging its waiting tail again on top of later batches would break order.
+        self.queue.roll_forward(self.endpoint)
         items = self.queue.scan(self.endpoint, limit=max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN))
         while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
+            self._reload_schema()
             if self._store() is None:
                 return
             solo = items[0].sidecar.id <= self.solo_through
@@ -186,6 +197,16 @@ class Lane(threading.Thread):
         if self.state != "store unreachable":  # the first failure of a run says since when
             self.state_since = datetime.now(timezone.utc)
         self.state, self.state_reason = "store unreachable", one_line(error)
+    def _reload_schema(self) -> None:
+        # At each batch: a fixed schema file is in force for the next merge (then `queue retry`
+        # just works); an invalid new version was refused by WatchedSchema and the old one stays.
+        schema = current(self.watched)
+        if schema is not self.schema:
+            self._settle()  # the batches merged under the old schema complete first
+            self.schema = schema
+            self._forget_store()
+            self.solo_through = ""
+            log_event(log, "schema_in_force", endpoint=self.endpoint, file=getattr(self.watched, "path", ""))
 
     # -- the store ------------------------------------------------------------------------------
     def _store(self) -> Any:
@@ -246,12 +267,13 @@ class Lane(threading.Thread):
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
-            # The moves to done/ run while the next batch is read and converted; _settle() waits
-            # for them before the next merge, so no batch is ever written ahead of an earlier
-            # batch that a crash could leave in accepted/ (it would be merged again after it).
-            moves = [self._pool.submit(self.queue.complete, self._counted(entry), rows=entry.rows, batch=batch_id,
-                                       **self._ignored(entry))
-                     for entry in outcome.merged]
+            # The completion runs while the next batch is read and converted; _settle() waits
+            # for it before the next merge, so no batch is ever written ahead of an earlier one
+            # that a crash could leave in accepted/ (it would be merged again after it).
+            moves = self._completer.submit(
+                self.queue.complete_batch, [self._counted(entry) for entry in outcome.merged],
+                [{"rows": entry.rows, **self._ignored(entry)} for entry in outcome.merged], batch_id, pool=self._pool,
+            )
             self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
             if outcome.trouble is None:
                 self.backoff.reset()
@@ -265,9 +287,8 @@ class Lane(threading.Thread):
         """Wait for the moves to done/ of merged batches, then log them as merged."""
         while self._pending:
             completion = self._pending.pop(0)
-            wait(completion.moves)
-            for move in completion.moves:
-                move.result()  # a failed move stops here: its item is still waiting, merged again later
+            # A failed completion stops here; the next drain finishes it from its record.
+            completion.moves.result()
             self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()

@@ -71,6 +71,10 @@ class Worker:
         for lane in self.lanes.values():
             lane.wake()
 
+    def wake_lanes(self) -> None:
+        for lane in self.lanes.values():
+            lane.wake()
+
     def run(self) -> int:
         self.queue_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.queue_dir / LOCK_FILE, thread_local=False, preserve_lock_file=True)
