@@ -20,6 +20,6 @@ def test_the_worker_logs_each_schema_warning_once_at_start(tmp_path, caplog):
                              dotenv=None)
     schemas = load_schemas(settings)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("schema warning")]
-    assert lines == [f"schema warning endpoint=weather {w}" for w in schemas["weather"].warnings]
-    assert [w.key_path for w in schemas["weather"].warnings] == [
+    assert lines == [f"schema warning endpoint=weather {w}" for w in schemas["weather"].schema.warnings]
+    assert [w.key_path for w in schemas["weather"].schema.warnings] == [
         "ATTRS/created", "forecast/COORDS/time/merge/step_limits", "forecast/VARS/cloudiness/long_name"]
