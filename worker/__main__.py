@@ -24,7 +24,7 @@ log = logging.getLogger("worker")
 def load_schemas(settings: Settings) -> dict[str, object]:
     """Every endpoint's schema, loaded once; an invalid one stops the worker (SchemaError),
     warnings are logged here, once per start, and never stop it."""
-    schemas = {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.endpoints}
+    schemas = {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.queue_endpoints}
     for name, schema in schemas.items():
         for warning in schema.warnings:
             log.warning("schema warning endpoint=%s %s", name, warning)
@@ -43,8 +43,8 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def payload_readers(settings: Settings) -> dict[str, PayloadReader]:
     """Every endpoint's reader; every configured extractor imported and checked (ConfigError)."""
-    extractors = load_extractors(settings.endpoints)
-    return {e.name: PayloadReader(e, extractors.get(e.name)) for e in settings.endpoints}
+    extractors = load_extractors(settings.queue_endpoints)
+    return {e.name: PayloadReader(e, extractors.get(e.name)) for e in settings.queue_endpoints}
 
 
 def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
