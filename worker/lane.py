@@ -23,8 +23,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from shared.fuse import open_store
+from shared.notify import Notifier
 from shared.queue import Queue
 
+from worker.alerts import DEFAULT_STORE_DOWN_MINUTES, StoreOutage
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
@@ -84,8 +86,12 @@ class Lane(threading.Thread):
         stop: threading.Event,
         environ: Mapping[str, str] | None = None,
         reader: PayloadReader | None = None,
+        notifier: Notifier | None = None,
+        store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.notifier = notifier
+        self.outage = StoreOutage(endpoint, notifier, store_down_seconds)
         self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
         self.schema = schema
@@ -160,6 +166,7 @@ class Lane(threading.Thread):
             except Exception as error:
                 # The items simply wait in accepted/. Logged once per attempt.
                 self.metrics.store_errors.labels(self.endpoint).inc()
+                self.outage.trouble(one_line(error))
                 delay = self._pause(error)
                 log_event(
                     log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
@@ -213,6 +220,7 @@ class Lane(threading.Thread):
             self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
             if outcome.trouble is None:
                 self.backoff.reset()
+                self.outage.ok()
 
         if outcome.trouble is not None:
             self._settle()
@@ -305,6 +313,9 @@ class Lane(threading.Thread):
         attempts = self._attempts(entry) + 1
         self.queue.fail(self._counted(entry), one_line(error), trace)
         self.metrics.failed.labels(self.endpoint).inc()
+        if self.notifier is not None:
+            self.notifier.add(f"worker: upload {entry.item.sidecar.id} of endpoint {self.endpoint} went to failed/ "
+                              f"after {attempts} attempt(s): {one_line(error)}")
         log_event(
             log, "failed", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
             node=entry.item.sidecar.node_path or "/", attempts=attempts, error=one_line(error),
@@ -317,6 +328,7 @@ class Lane(threading.Thread):
             self._forget_store()
         if classify(error) is Verdict.TRANSIENT:
             self.metrics.store_errors.labels(self.endpoint).inc()
+            self.outage.trouble(one_line(error))
         delay = self._pause(error)
         for entry in outcome.release:  # they stay in accepted/, in their place
             upload_id = entry.item.sidecar.id

@@ -1,0 +1,165 @@
+"""Pull sources end to end: `zarr-ingress scheduler --run-now` fetches a local forecast server's
+sites into the queue, a real worker merges them, and the store reads back with plain xarray.
+
+The forecast server on 127.0.0.1 answers one site 429 (Retry-After: 1), then 503, then the
+data, and another site 404: the first is retried as the headers say, the second is not retried,
+and the one failure digest reaches a real webhook receiver naming the context and the reason,
+with no secret in it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from e2e_stack import PYTHON, REPO, Process, open_local_dataset, wait_until
+
+API_TOKEN = "yr-t0ken-never-shown"
+SITES = {"lysina": 11.5, "bukov": 14.25, "nowhere": None}
+
+SCHEMA = """\
+ATTRS:
+  description: forecast air temperature per site
+  STORE_URL: {store}
+COORDS:
+  time:
+    unit: {{tick: s, tz: UTC}}
+    df_col: timestamp
+  site:
+    type: str
+    sorted: false
+VARS:
+  air_temperature:
+    coords: [time, site]
+    unit: degC
+"""
+
+CONFIG = """\
+endpoints:
+  - {{name: weather, endpoint: /api/v1/weather, schema_path: schemas/forecast.yaml}}
+active_scrappers:
+  - name: yr
+    schema_path: schemas/forecast.yaml
+    runs: [{{cron: "15 */6 * * *"}}]
+    request:
+      url: "http://127.0.0.1:{port}/forecast?site={{site}}&apikey={{token}}"
+      headers: [{{header_name: User-Agent, header_value: "ingress-test/1.0 ops@example.org"}}]
+      timeout: 10
+    render:
+      - {{name: token, source: const, value: {token}}}
+    iterate:
+      - {{name: site, source: dataframe, dataframe_path: sites.csv, outputs: {{site_lat: lat}}}}
+"""
+
+
+class ForecastServer:
+    """Forecast-like JSON per site, a scripted sequence of failures, and a webhook receiver."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[float, str, dict[str, str]]] = []  # (monotonic time, site, headers)
+        self.hooks: list[dict] = []
+        self.script = {"bukov": [(429, {"Retry-After": "1"}), (503, {})]}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's hook name)
+                site = parse_qs(urlsplit(self.path).query).get("site", [""])[0]
+                server.requests.append((time.monotonic(), site, dict(self.headers)))
+                steps = server.script.get(site)
+                if steps:
+                    status, headers = steps.pop(0)
+                    return self._send(status, b"busy", headers)
+                if SITES.get(site) is None:
+                    return self._send(404, b"no such site", {})
+                body = json.dumps([{"timestamp": f"2026-06-14T{hour:02d}:00:00Z", "site": site,
+                                    "air_temperature": SITES[site] + hour} for hour in range(3)]).encode()
+                self._send(200, body, {"Content-Type": "application/json"})
+
+            def do_POST(self) -> None:  # noqa: N802
+                server.hooks.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self._send(200, b"ok", {})
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.http.server_address[1]
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def times(self, site: str) -> list[float]:
+        return [at for at, requested, _ in self.requests if requested == site]
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def forecast() -> ForecastServer:
+    server = ForecastServer()
+    yield server
+    server.close()
+
+
+def test_run_now_pulls_every_site_retries_as_told_and_the_worker_merges_them(tmp_path: Path, forecast) -> None:
+    config_dir, queue_dir, store = tmp_path / "config", tmp_path / "queue", tmp_path / "stores" / "forecast.zarr"
+    (config_dir / "schemas").mkdir(parents=True)
+    (config_dir / "schemas" / "forecast.yaml").write_text(SCHEMA.format(store=store))
+    (config_dir / "sites.csv").write_text("site,lat\nlysina,50.05\nbukov,49.45\nnowhere,0\n")
+    (config_dir / "endpoints_config.yaml").write_text(CONFIG.format(port=forecast.port, token=API_TOKEN))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "QUEUE_DIR": str(queue_dir),
+           "ENDPOINTS_CONFIG": str(config_dir / "endpoints_config.yaml"), "AUTH_ENABLED": "false",
+           "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{forecast.port}/hook", "SCHEDULER_BACKOFF_SECONDS": "0.2",
+           "WORKER_POLL_SECONDS": "0.5", "WORKER_METRICS_PORT": "0", "LOG_LEVEL": "INFO"}
+
+    scheduler = subprocess.run([PYTHON, "-m", "scheduler", "--run-now", "yr"], env=env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=120)
+
+    assert scheduler.returncode == 1, scheduler.stderr[-3000:]
+    assert len(forecast.times("lysina")) == 1 and len(forecast.times("nowhere")) == 1  # a 404 is not retried
+    first, second, third = forecast.times("bukov")  # 429, 503, then the data
+    assert second - first >= 1.0  # Retry-After: 1 honoured
+    assert all(h["User-Agent"] == "ingress-test/1.0 ops@example.org" for _, _, h in forecast.requests)
+    (hook,) = forecast.hooks  # one digest at exit, not one message per failure
+    assert "scraper yr" in hook["text"] and "site=nowhere" in hook["text"] and "HTTP 404" in hook["text"]
+    assert "1 of 3 contexts" in hook["text"] and "lysina" not in hook["text"]
+    assert API_TOKEN not in hook["text"] and API_TOKEN not in scheduler.stderr
+
+    sidecars = sorted(json.loads(p.read_text()) for p in (queue_dir / "accepted" / "yr").glob("*.meta.json"))
+    assert [s["context"]["site"] for s in sidecars] == ["lysina", "bukov"]  # context order
+    for sidecar in sidecars:
+        assert (sidecar["username"], sidecar["scraper"], sidecar["format"]) == ("scraper-yr", "yr", "json")
+        assert sidecar["dataframe_row"] == sidecar["context"] and "site_lat" in sidecar["context"]
+        assert sidecar["url"].endswith(f"site={sidecar['context']['site']}&apikey=***")
+        assert API_TOKEN not in json.dumps(sidecar)
+    state = json.loads((queue_dir / "scheduler" / "state.json").read_text())["yr"]
+    assert state["last_ok"] is False and state["fetched"] == 2 and state["next_run"].endswith("Z")
+
+    worker = Process("worker", [PYTHON, "-m", "worker"], env, tmp_path, tmp_path)
+    try:
+        wait_until(lambda: len(list((queue_dir / "done" / "yr").glob("*.meta.json"))) == 2, 120,
+                   f"both pulled items merged:\n{worker.log()[-3000:] if not worker.alive() else ''}", interval=0.25)
+    finally:
+        worker.stop()
+        worker.close()
+    dataset = open_local_dataset(store)
+    temperature = dataset["air_temperature"].to_series().dropna()
+    assert temperature.to_dict() == {
+        (time_, site): SITES[site] + hour
+        for site in ("lysina", "bukov") for hour, time_ in enumerate(dataset["time"].values)
+    }
