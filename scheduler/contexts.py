@@ -66,6 +66,30 @@ def request_headers(scraper: Scraper, context: Context) -> dict[str, str]:
     return {name: fill(value, context) for name, value in scraper.request.headers}
 
 
+def secret_variables(scraper: Scraper) -> frozenset[str]:
+    """Variables that may hold a credential: named like one, or filling a request header or a
+    query parameter named like one (`Authorization: Bearer {key}`, `?apikey={k}`)."""
+    variables: set[str] = set()
+    for _, value in scraper.request.headers:
+        variables.update(name for _, name, _, _ in string.Formatter().parse(value) if name)
+    for name, value in scraper.request.query_params:
+        if SECRET_PARAMETER.search(name):
+            variables.update(field for _, field, _, _ in string.Formatter().parse(value) if field)
+    for literal, field, _, _ in string.Formatter().parse(scraper.request.url):
+        if field and SECRET_PARAMETER.search(literal.rsplit("&", 1)[-1].rsplit("?", 1)[-1]):
+            variables.add(field)  # ...&apikey={k}: the literal before the field names it
+    every = {name for axis in scraper.iterate for step in axis.steps[:1] for name in step}
+    every |= {render.name for render in scraper.render}
+    every |= {name for run in scraper.runs for name in run.constants}
+    return frozenset(variables | {name for name in every if SECRET_PARAMETER.search(name)})
+
+
+def public_context(scraper: Scraper, context: Context) -> dict[str, str]:
+    """The context as the sidecar, logs and alerts show it: secret variables masked."""
+    hidden = secret_variables(scraper)
+    return {name: "***" if name in hidden else value for name, value in context.items()}
+
+
 def public_url(url: str) -> str:
     """The URL as it may appear in a sidecar, log or alert: no user:password, no secret values.
 

@@ -2,7 +2,7 @@
 
 Each response goes through `Queue.enqueue` exactly like an upload (durable, ordered), so the
 worker cannot tell a pulled item from a pushed one; the sidecar says where it came from in
-`extra`: `scraper`, `context`, `url` (without secrets) and the context again as `dataframe_row`,
+`extra`: `scraper`, `context`, `url` (secrets masked: scheduler/contexts.py) and the context again as `dataframe_row`,
 the name the original server's extractors read it under. Items are enqueued in context order
 once all fetches of the run are back, so a run's items keep their order in the queue.
 """
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from shared.config.scrapers import Run, Scraper
 from shared.queue import Queue
-from scheduler.contexts import expand, public_url, request_headers, request_url
+from scheduler.contexts import expand, public_context, public_url, request_headers, request_url
 from scheduler.fetch import Fetched, RetryPolicy, fetch
 
 log = logging.getLogger("scheduler")
@@ -73,7 +73,7 @@ def run_scraper(scraper: Scraper, run: Run, scheduled: datetime, queue: Queue, p
         results = list(pool.map(lambda r: fetch(r[1], r[2], scraper.request.timeout_seconds, policy), requests))
     result = RunResult(scraper.name, scheduled.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     for (context, url, _), fetched in zip(requests, results):
-        shown = public_url(url)
+        shown, context = public_url(url), public_context(scraper, context)
         result.outcomes[fetched.outcome] = result.outcomes.get(fetched.outcome, 0) + 1
         if not fetched.ok:
             result.failures.append((context, shown, fetched.reason))

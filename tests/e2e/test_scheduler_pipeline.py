@@ -140,15 +140,18 @@ def test_run_now_pulls_every_site_retries_as_told_and_the_worker_merges_them(tmp
     assert "1 of 3 contexts" in hook["text"] and "lysina" not in hook["text"]
     assert API_TOKEN not in hook["text"] and API_TOKEN not in scheduler.stderr
 
-    sidecars = sorted(json.loads(p.read_text()) for p in (queue_dir / "accepted" / "yr").glob("*.meta.json"))
+    sidecars = [json.loads(p.read_text()) for p in sorted((queue_dir / "accepted" / "yr").glob("*.meta.json"))]
     assert [s["context"]["site"] for s in sidecars] == ["lysina", "bukov"]  # context order
     for sidecar in sidecars:
         assert (sidecar["username"], sidecar["scraper"], sidecar["format"]) == ("scraper-yr", "yr", "json")
         assert sidecar["dataframe_row"] == sidecar["context"] and "site_lat" in sidecar["context"]
         assert sidecar["url"].endswith(f"site={sidecar['context']['site']}&apikey=***")
         assert API_TOKEN not in json.dumps(sidecar)
-    state = json.loads((queue_dir / "scheduler" / "state.json").read_text())["yr"]
-    assert state["last_ok"] is False and state["fetched"] == 2 and state["next_run"].endswith("Z")
+    status = subprocess.run([PYTHON, "-m", "worker.queue_cli", "status", "--json"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    state = json.loads(status.stdout)["scrapers"]["yr"]
+    assert (state["last_ok"], state["fetched"], state["failed"]) == (False, 2, 1)
+    assert state["next_run"].endswith(("00:15:00Z", "06:15:00Z", "12:15:00Z", "18:15:00Z"))
 
     worker = Process("worker", [PYTHON, "-m", "worker"], env, tmp_path, tmp_path)
     try:

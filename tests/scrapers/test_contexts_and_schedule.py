@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from hypothesis import given, settings, strategies as st
 
 from shared.config.scrapers import Iterate, Render, Request, Run, Scraper
-from scheduler.contexts import expand, fill, public_url, request_url
+from scheduler.contexts import expand, fill, public_context, public_url, request_url
 from scheduler.fetch import retry_after_seconds
 from scheduler.schedule import missed, next_fire, previous_fire
 
@@ -95,3 +95,12 @@ def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:
     assert retry_after_seconds("Sun, 14 Jun 2026 12:00:30 GMT", now) == 30.0
     assert retry_after_seconds("99999") == 300.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_variables_that_carry_credentials_are_masked_in_the_public_context() -> None:
+    scraper = Scraper(name="s", schema_path=__file__, runs=(Run("0 * * * *", constants={"api_key": "k1"}),),  # type: ignore[arg-type]
+                      request=Request(url="http://127.0.0.1:9/x?site={site}&sig={s}", headers=(("Authorization", "Bearer {b}"),),
+                                      query_params=(("access_token", "{t}"), ("lat", "{lat}"))))
+    context = {"api_key": "k1", "site": "a", "s": "sig1", "b": "bear", "t": "tok", "lat": "50"}
+    assert public_context(scraper, context) == {"api_key": "***", "site": "a", "s": "***", "b": "***", "t": "***",
+                                                "lat": "50"}
