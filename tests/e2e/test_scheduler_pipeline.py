@@ -13,6 +13,7 @@ import json
 import subprocess
 import threading
 import time
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -166,3 +167,91 @@ def test_run_now_pulls_every_site_retries_as_told_and_the_worker_merges_them(tmp
         (time_, site): SITES[site] + hour
         for site in ("lysina", "bukov") for hour, time_ in enumerate(dataset["time"].values)
     }
+
+
+def test_a_missed_run_catches_up_once_at_start_and_a_never_run_scraper_does_not(tmp_path: Path, forecast) -> None:
+    from e2e_stack import free_port
+
+    config_dir, queue_dir = tmp_path / "config", tmp_path / "queue"
+    (config_dir / "schemas").mkdir(parents=True)
+    (config_dir / "schemas" / "forecast.yaml").write_text(SCHEMA.format(store=tmp_path / "store.zarr"))
+    (config_dir / "endpoints_config.yaml").write_text(f"""\
+endpoints: [{{name: weather, endpoint: /api/v1/weather, schema_path: schemas/forecast.yaml}}]
+active_scrappers:
+  - {{name: yearly, schema_path: schemas/forecast.yaml, cron: "0 0 1 1 *",
+     request: {{url: "http://127.0.0.1:{forecast.port}/forecast?site=lysina"}}}}
+  - {{name: fresh, schema_path: schemas/forecast.yaml, cron: "0 0 1 1 *",
+     request: {{url: "http://127.0.0.1:{forecast.port}/forecast?site=bukov"}}}}
+""")
+    (queue_dir / "scheduler").mkdir(parents=True)
+    (queue_dir / "scheduler" / "state.json").write_text(json.dumps({"yearly": {"last_run": "2024-06-01T00:00:00Z"}}))
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "QUEUE_DIR": str(queue_dir),
+           "ENDPOINTS_CONFIG": str(config_dir / "endpoints_config.yaml"), "AUTH_ENABLED": "false",
+           "SCHEDULER_METRICS_PORT": str(port), "SCHEDULER_METRICS_ADDR": "127.0.0.1"}
+    scheduler = Process("scheduler", [PYTHON, "-m", "scheduler"], env, tmp_path, tmp_path)
+    try:
+        wait_until(lambda: list((queue_dir / "accepted" / "yearly").glob("*.meta.json")), 60,
+                   "the catch-up run enqueued its item")
+
+        def metrics() -> str:
+            import requests
+
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except requests.RequestException:
+                return ""
+
+        text = wait_until(lambda: 'zarr_ingress_scraper_runs_total{outcome="ok",scraper="yearly"} 1.0' in metrics()
+                          and metrics(), 30, "the catch-up run counted")
+        assert 'zarr_ingress_scraper_fetches_total{outcome="ok",scraper="yearly"} 1.0' in text
+        assert 'zarr_ingress_scraper_last_success_timestamp_seconds{scraper="yearly"}' in text
+        time.sleep(1.0)  # a second catch-up or a run of "fresh" would show by now
+        assert scheduler.alive() and len(forecast.times("lysina")) == 1 and forecast.times("bukov") == []
+        state = json.loads((queue_dir / "scheduler" / "state.json").read_text())
+        year = datetime.now(timezone.utc).year
+        assert state["yearly"]["last_run"] == f"{year}-01-01T00:00:00Z"  # the latest missed slot only
+        assert state["fresh"]["next_run"] == f"{year + 1}-01-01T00:00:00Z" and "last_run" not in state["fresh"]
+        assert scheduler.stop() == 0
+    finally:
+        scheduler.close()
+
+
+def test_the_worker_reports_failed_uploads_and_a_long_store_outage_in_one_digest(tmp_path: Path, forecast) -> None:
+    from e2e_stack import free_port
+    from shared.queue import Queue
+
+    config_dir, queue_dir = tmp_path / "config", tmp_path / "queue"
+    (config_dir / "schemas").mkdir(parents=True)
+    (config_dir / "schemas" / "forecast.yaml").write_text(SCHEMA.format(store=tmp_path / "store.zarr"))
+    down = SCHEMA.replace("STORE_URL: {store}", "s3_url: http://127.0.0.1:{port}\n  store_path: bucket/down.zarr")
+    (config_dir / "schemas" / "down.yaml").write_text(down.format(port=free_port()))
+    (config_dir / "endpoints_config.yaml").write_text(
+        "endpoints:\n  - {name: weather, endpoint: /api/v1/weather, schema_path: schemas/forecast.yaml}\n"
+        "  - {name: remote, endpoint: /api/v1/remote, schema_path: schemas/down.yaml}\n")
+    queue = Queue(queue_dir)
+    bad = queue.enqueue("weather", b'[{"timestamp": "2026-06-14T00:00:00Z", "site": "a", "air_temperature": "warm"}]',
+                        format="json", username="logger-7")
+    queue.enqueue("remote", b'[{"timestamp": "2026-06-14T00:00:00Z", "site": "a", "air_temperature": 1.5}]',
+                  format="json", username="logger-8")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "QUEUE_DIR": str(queue_dir),
+           "ENDPOINTS_CONFIG": str(config_dir / "endpoints_config.yaml"), "AUTH_ENABLED": "false",
+           "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{forecast.port}/hook", "NOTIFY_STORE_DOWN_MINUTES": "0.02",
+           "S3_ACCESS_KEY": "key-id", "S3_SECRET_KEY": "s3-s3cret-value", "WORKER_POLL_SECONDS": "0.2",
+           "WORKER_RETRY_MAX_SECONDS": "0.5", "WORKER_METRICS_PORT": "0", "AWS_MAX_ATTEMPTS": "1"}
+    worker = Process("worker", [PYTHON, "-m", "worker"], env, tmp_path, tmp_path)
+    try:
+        wait_until(lambda: list((queue_dir / "failed" / "weather").glob("*.meta.json")), 60, "the bad upload failed")
+        wait_until(lambda: "store_unavailable" in worker.log() and worker.log().count("store_unavailable") >= 3, 90,
+                   "the remote store tried a few times")
+        time.sleep(1.5)  # past NOTIFY_STORE_DOWN_MINUTES (1.2 s) with one more failed attempt
+        wait_until(lambda: worker.log().count("store_unavailable") >= 5, 60, "more attempts past the limit")
+        assert forecast.hooks == []  # the digest interval (900 s) has not passed: nothing sent yet
+        assert worker.stop() == 0
+    finally:
+        worker.close()
+    (hook,) = forecast.hooks  # pending lines go out once, at stop
+    assert f"upload {bad.id} of endpoint weather went to failed/" in hook["text"]
+    assert "the store of endpoint remote has been unreachable" in hook["text"]
+    assert hook["text"].count("has been unreachable") == 1  # reported once, not at every attempt
+    assert "s3-s3cret-value" not in hook["text"]
