@@ -8,7 +8,8 @@ One loader knows every key (DESIGN.md section 6):
   `active_scrappers`, each optional.
 
 Endpoint entries are flat or carry their data-source keys nested under `data_source:`. An
-unknown key is an error naming it with a "did you mean"; a key read but not used yet is kept on the result and reported in `warnings`, never dropped silently.
+unknown key is an error naming it with a "did you mean". `active_scrappers` entries are
+validated in shared/config/scrapers.py.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """`configuration.smtp`: where alerts go (the alerts themselves come with another issue)."""
+    """`configuration.smtp`: where alerts go (shared/notify.py)."""
 
     notify_to: tuple[str, ...]
     host: str | None = None
@@ -169,8 +170,6 @@ def _configuration(
             raise ConfigError(f"{where}: configuration.base.{key}: expected a plain value, got {value!r}")
         base[BASE_KEYS[key]] = (f"{where}: configuration.base.{key}", str(value))
     smtp = _smtp(where, configuration.get("smtp"), smtp_password)
-    if smtp is not None:
-        warnings.append(f"{where}: configuration.smtp read but not used yet: this version sends no alerts")
     return base, smtp, warnings
 
 
