@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        return scheduler.serve() if settings.scrapers else int(scheduler.stop.wait() and 0)
+        if not settings.scrapers:
+            scheduler.stop.wait()  # idle, but up: compose and Kubernetes run it whatever the config
+            return 0
+        return scheduler.serve()
     finally:
         notifier.close()
 
