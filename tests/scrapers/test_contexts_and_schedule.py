@@ -104,3 +104,19 @@ def test_variables_that_carry_credentials_are_masked_in_the_public_context() -> 
     context = {"api_key": "k1", "site": "a", "s": "sig1", "b": "bear", "t": "tok", "lat": "50"}
     assert public_context(scraper, context) == {"api_key": "***", "site": "a", "s": "***", "b": "***", "t": "***",
                                                 "lat": "50"}
+
+
+def test_a_responses_format_comes_from_its_content_type_then_its_file_name_then_grib_magic() -> None:
+    from scheduler.fetch import Fetched
+    from scheduler.service import response_format
+
+    plain, extracting = scraper_with(), Scraper(name="s", schema_path=__file__, runs=(Run("0 * * * *"),),  # type: ignore[arg-type]
+                                               request=Request(url="http://127.0.0.1:9/"), fn_module="m", extract_fn="f")
+    grib = b"GRIB\x00\x00\x02"
+    assert response_format(plain, Fetched(True, grib, "application/x-grib"), "http://h/f?x=1") == ("grib", "f")
+    assert response_format(plain, Fetched(True, grib, "application/octet-stream"), "http://h/t2m_006.grib2") == \
+        ("grib", "t2m_006.grib2")
+    assert response_format(plain, Fetched(True, grib, None), "http://h/api/field") == ("grib", "field.grib2")
+    assert response_format(plain, Fetched(True, b"[]", "application/geo+json; charset=utf-8"), "http://h/x") == \
+        ("json", "x")
+    assert response_format(extracting, Fetched(True, b"[]", "application/json"), "http://h/x") == ("raw", "x")
