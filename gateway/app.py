@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             # the same key with another body is a conflict, never a silent drop of the new data.
             original = queue.replayed(endpoint.name, user, idempotency_key, node_path) if idempotency_key else None
             if original is not None:
-                return replayed_response(original, read_upload(request, settings.max_upload_bytes).payload)
+                return replayed_response(original, read_upload(request, settings.max_upload_bytes, endpoint).payload)
             capacity.check()
             upload = read_upload(request, settings.max_upload_bytes, endpoint)
             try:
@@ -283,7 +283,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             return jsonify(body), 503, {"Retry-After": str(QUEUE_FULL_RETRY_AFTER)}
         return jsonify(body), 200, {}
 
-    spec = build_spec(settings.endpoints)
+    spec = build_spec(settings.endpoints, public_docs=settings.public_docs)
 
     def docs(view):
         return view if settings.public_docs else protected(view)

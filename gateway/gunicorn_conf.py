@@ -1,14 +1,16 @@
 """gunicorn settings for the gateway (`zarr-ingress gateway` / `python -m gateway`).
 
 PORT (default 8000, also from `.env`), HOST (default 0.0.0.0), WEB_CONCURRENCY worker processes
-(default 2), GRACEFUL_TIMEOUT seconds to finish uploads in flight on SIGTERM (default 30),
-READ_TIMEOUT seconds a client may pause while sending a body (default 30), WORKER_CONNECTIONS
-open connections per worker process (default 1000). Command-line arguments override all of these.
+(default 2), GUNICORN_THREADS per worker that run the application (default 4: threads overlap
+one upload's fsyncs with the next one's parsing), GRACEFUL_TIMEOUT seconds to finish uploads in
+flight on SIGTERM (default 30), READ_TIMEOUT seconds a client may pause while sending a body
+(default 30), WORKER_CONNECTIONS open connections per worker process (default 1000).
+Command-line arguments override all of these.
 
 The workers are gevent workers with deadlines (gateway/slow_clients.py), so that slow or stalled
-clients cost a greenlet each, not one of a few threads. `--worker-class gthread` brings back the
-thread workers of version 1 (GUNICORN_THREADS per worker, default 4; no read timeout), which the
-slow-client bench uses as its "before".
+clients cost a greenlet each, not one of the threads. `--worker-class gthread` brings back the
+thread workers of version 1 (a thread per connection, no read timeout), which the slow-client
+bench uses as its "before".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shutil
 import sys
 import tempfile
 
+from gateway.slow_clients import DeadlineWorker
 from shared.config import ConfigError, load_settings
 
 try:
@@ -36,9 +39,11 @@ def _count(name: str, default: int) -> int:
 
 bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{_settings.port}"]
 workers = _count("WEB_CONCURRENCY", 2)
-worker_class = "gateway.slow_clients.DeadlineWorker"
+# The class itself, not its dotted name: gunicorn would look the name up after --pythonpath,
+# where another `gateway` module may come first (bench/gateway.py).
+worker_class = DeadlineWorker
 worker_connections = _count("WORKER_CONNECTIONS", 1000)
-threads = _count("GUNICORN_THREADS", 4)  # only for --worker-class gthread
+threads = _count("GUNICORN_THREADS", 4)  # the application's threads per worker (both worker classes)
 graceful_timeout = _count("GRACEFUL_TIMEOUT", 30)
 _count("READ_TIMEOUT", 30)  # read by the worker (gateway/slow_clients.py); refused here if bad
 timeout = 60

@@ -25,26 +25,36 @@ NODE_PATH_PATTERN = r"^[A-Za-z0-9_. -]+(/[A-Za-z0-9_. -]+)*$"
 
 # Error statuses of an upload, each with the reason a client reads in the `error` field.
 UPLOAD_ERRORS = {
-    "400": "Bad upload: empty body, missing `file` field, unparseable CSV/JSON, invalid gzip, "
-    "bad node path or Idempotency-Key.",
+    "400": "Bad upload: empty body, missing `file` field, unparseable CSV/JSON (also a key twice in one "
+    "JSON record, an integer of more than 309 digits, more than MAX_COLUMNS columns), invalid gzip, bad "
+    "node path or Idempotency-Key, missing coordinate columns, a column that looks like a typo of a known "
+    "one (\"did you mean 'sap_flow'\"), or unknown columns on an endpoint with `extra_columns: reject`.",
     "401": "No or wrong credentials.",
     "403": "The user may not upload to this endpoint.",
+    "408": "The body stalled: nothing arrived for READ_TIMEOUT seconds; nothing was kept, send it again.",
     "413": "The body, or the gzip-inflated body, is over MAX_UPLOAD_BYTES.",
+    "409": "The Idempotency-Key was already used (same user, endpoint and node path) with a different "
+    "body; `id` names the original upload, `Location` its status. The new data was not accepted: send "
+    "it under a new key.",
     "415": "Content type or content encoding the gateway cannot read.",
-    "503": "The queue is full or its disk is low: nothing was kept; send again after `Retry-After` seconds.",
+    "503": "The queue is full, its disk is low or full (ENOSPC, quota, no inodes): nothing was kept; send "
+    "again after `Retry-After` seconds.",
 }
 
 CSV_EXAMPLE = "timestamp,tree_id,sap_flow\n2026-06-14 06:00:00,oak-01,118.2\n"
 
 
-def build_spec(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
-    """The OpenAPI document of a gateway serving `endpoints` (plain dicts and lists, JSON-ready)."""
+def build_spec(endpoints: Iterable[Endpoint], *, public_docs: bool = True) -> dict[str, Any]:
+    """The OpenAPI document of a gateway serving `endpoints` (plain dicts and lists, JSON-ready).
+
+    With `public_docs` false (PUBLIC_DOCS=false), /metrics and /openapi.json need credentials.
+    """
     endpoints = tuple(endpoints)
     paths: dict[str, Any] = {}
     for endpoint in endpoints:
         paths[endpoint.route] = {"post": _upload_operation(endpoint, with_node_path=False)}
         paths[endpoint.route + "/{node_path}"] = {"post": _upload_operation(endpoint, with_node_path=True)}
-    paths.update(_service_paths())
+    paths.update(_service_paths(public_docs))
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -104,7 +114,7 @@ def _upload_operation(endpoint: Endpoint, *, with_node_path: bool) -> dict[str, 
     }
 
 
-def _service_paths() -> dict[str, Any]:
+def _service_paths(public_docs: bool) -> dict[str, Any]:
     def json_response(description: str, schema: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
         response: dict[str, Any] = {
             "description": description,
@@ -115,6 +125,7 @@ def _service_paths() -> dict[str, Any]:
         return response
 
     public: list[dict[str, Any]] = []  # no credentials needed
+    docs = public if public_docs else [{"basicAuth": []}]
     return {
         "/api/v1/uploads/{upload_id}": {
             "get": {
@@ -133,7 +144,10 @@ def _service_paths() -> dict[str, Any]:
                 "responses": {
                     "200": json_response("The upload's state.", "UploadStatus"),
                     "401": {"$ref": "#/components/responses/Upload401"},
-                    "404": json_response("No upload with this id (unknown, or purged after its retention).", "Error"),
+                    "404": json_response(
+                        "No upload with this id that this user may read (unknown, purged after its retention, "
+                        "or sent by another user: only OPERATORS read every upload).", "Error",
+                    ),
                 },
             }
         },
@@ -165,8 +179,8 @@ def _service_paths() -> dict[str, Any]:
             "get": {
                 "tags": ["service"],
                 "operationId": "metrics",
-                "summary": "Prometheus metrics of the gateway",
-                "security": public,
+                "summary": "Prometheus metrics of the gateway (behind auth when PUBLIC_DOCS=false)",
+                "security": docs,
                 "responses": {
                     "200": {
                         "description": "Prometheus text exposition format.",
@@ -179,8 +193,8 @@ def _service_paths() -> dict[str, Any]:
             "get": {
                 "tags": ["service"],
                 "operationId": "openapi",
-                "summary": "This document",
-                "security": public,
+                "summary": "This document (behind auth when PUBLIC_DOCS=false)",
+                "security": docs,
                 "responses": {
                     "200": {
                         "description": "The OpenAPI document.",
@@ -201,6 +215,8 @@ def _components() -> dict[str, Any]:
             response["headers"] = {"WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}}
         if status == "503":
             response["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
+        if status == "409":
+            response["headers"] = {"Location": {"$ref": "#/components/headers/Location"}}
         upload_errors[f"Upload{status}"] = response
 
     nullable_string = {"type": "string", "nullable": True}
@@ -241,9 +257,10 @@ def _components() -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "description": (
-                    "A client's key for this upload: sending the same key again answers with the first "
-                    "upload's id (and `Idempotent-Replayed: true`) instead of queueing it twice. "
-                    "1 to 255 printable ASCII characters."
+                    "A client's key for this upload's body, scoped to user, endpoint and node path: sending "
+                    "the same key with the same body (sha256) again answers with the first upload's id (and "
+                    "`Idempotent-Replayed: true`) instead of queueing it twice; the same key with another "
+                    "body is a 409. Name the file, not a time slot. 1 to 255 printable ASCII characters."
                 ),
                 "schema": {"type": "string", "minLength": 1},
             },
@@ -352,9 +369,13 @@ def _components() -> dict[str, Any]:
                 "required": ["error"],
                 "properties": {
                     "error": {"type": "string", "description": "What to fix: the field, column, line or limit."},
+                    "id": {"type": "string", "description": "409 only: the id of the upload first sent with the key."},
                     "trace": {
                         **nullable_string,
-                        "description": "Stack trace, when PRODUCTION is false; absent in production.",
+                        "description": (
+                            "When PRODUCTION is false: the stack trace of the exception that explains the error "
+                            "(an internal error, a failed disk write), else null; absent in production."
+                        ),
                     },
                 },
             },
@@ -376,6 +397,10 @@ def _components() -> dict[str, Any]:
                     "error": {**nullable_string, "description": "When failed: the reason an operator can act on."},
                     "failed_at": {**nullable_string, "format": "date-time"},
                     "traceback": {**nullable_string, "description": "When failed, unless PRODUCTION is true."},
+                    "ignored_columns": {
+                        "type": "array", "items": {"type": "string"},
+                        "description": "Columns of the upload the node's schema does not know: not stored.",
+                    },
                 },
             },
             "Health": {

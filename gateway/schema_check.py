@@ -1,7 +1,9 @@
 """The schema part of the gateway's cheap check: does the upload fit its endpoint's schema at all?
 
-Schemas are loaded once, when the app is created (an invalid schema stops the gateway like any
-other bad configuration). Per upload, only names are compared, never values:
+Schemas are loaded when the app is created (an invalid schema stops the gateway like any other
+bad configuration) and reloaded when their file changes, looked at no more than once a second
+(``shared/schema_file.py``: an invalid new version is refused with a log line, the old one
+stays). Per upload, only names are compared, never values:
 * the node path must be a node of the schema;
 * the columns must include every required column of the node (its coordinates, or their
   components) and at least one of its variable columns;
@@ -20,32 +22,35 @@ from collections.abc import Iterable
 
 from gateway.errors import BadUpload
 from shared.config import ConfigError, Endpoint
-from shared.fuse import NodeSchema, Schema, SchemaError, load_schema
+from shared.fuse import NodeSchema, SchemaError
+from shared.schema_file import WatchedSchema
+
+RELOAD_SECONDS = 1.0  # a changed schema file is noticed within this long, at one stat per second
 
 log = logging.getLogger("zarr_ingress.gateway")
 
 
 class SchemaCheck:
     def __init__(self, endpoints: Iterable[Endpoint]) -> None:
-        self.schemas: dict[str, Schema] = {}
+        self.schemas: dict[str, WatchedSchema] = {}
         for endpoint in endpoints:
             try:
-                self.schemas[endpoint.name] = load_schema(endpoint.schema_path)
+                self.schemas[endpoint.name] = WatchedSchema(endpoint.schema_path, min_interval=RELOAD_SECONDS)
             except SchemaError as error:
                 message = str(error).replace("\n", " ")
                 raise ConfigError(f"{endpoint.schema_path}: invalid schema of endpoint {endpoint.name!r}: {message}") from None
             target = endpoint.target_node
-            nodes = self.schemas[endpoint.name].nodes
+            nodes = self.schemas[endpoint.name].schema.nodes
             if target and not any(path == target or path.startswith(target + "/") for path in nodes):
                 raise ConfigError(
                     f"endpoint {endpoint.name!r}: target_node {target!r} is not a node of {endpoint.schema_path.name} "
                     f"(nodes: {', '.join(repr(p) for p in nodes)})"
                 )
-            for warning in self.schemas[endpoint.name].warnings:   # once per process start
+            for warning in self.schemas[endpoint.name].schema.warnings:   # once per process start
                 log.warning("schema warning endpoint=%s %s", endpoint.name, warning)
 
     def node(self, endpoint: str, node_path: str) -> NodeSchema:
-        schema = self.schemas[endpoint]
+        schema = self.schemas[endpoint].refresh()
         try:
             return schema.node_schema(node_path)
         except SchemaError:
@@ -72,10 +77,10 @@ class SchemaCheck:
             )
         variables = node.variable_columns()
         if variables and not present.intersection(variables):
-            unknown = [c for c in columns if c not in node.required_columns()]
+            others = [c for c in columns if c not in node.required_columns()]
             raise BadUpload(
                 f"no variable column of node {node.path or '/'!r} in the upload: expected at least one of "
-                f"{', '.join(variables)}; unknown column(s): {', '.join(unknown) or 'none'}"
+                f"{', '.join(variables)}; unknown column(s): {', '.join(others) or 'none'}"
             )
         if unknown and extra_columns == "reject":
             raise BadUpload(

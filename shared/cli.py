@@ -5,6 +5,7 @@
     zarr-ingress scheduler [--run-now NAME] -> python -m scheduler
     zarr-ingress queue ...                 -> python -m worker.queue_cli ...
     zarr-ingress schema check FILE...      -> python -m shared.schema_cli check FILE...
+    zarr-ingress store ...                 -> python -m shared.store_cli ...
 
 The dispatcher only names modules and execs them, so `shared` imports neither `gateway` nor
 `worker`, and the started process is the service itself (signals reach it directly).
@@ -21,6 +22,7 @@ COMMANDS = {
     "scheduler": ("scheduler", "run the active_scrappers on their cron schedules (--run-now NAME: once)"),
     "queue": ("worker.queue_cli", "inspect and repair the queue: status, failed, show, retry, purge"),
     "schema": ("shared.schema_cli", "check schema files: schema check FILE... (errors and warnings)"),
+    "store": ("shared.store_cli", "repair a store: remove a coordinate entry an operator names"),
 }
 
 

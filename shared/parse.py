@@ -65,6 +65,12 @@ def read_table(payload: bytes, fmt: str) -> pd.DataFrame:
     raise ParseError(f"unknown format {fmt!r} (expected csv or json)")
 
 
+def header_columns(payload: bytes) -> list[str]:
+    """The column names of a CSV upload's header line alone (cheap; the worker's record keeping)."""
+    line = payload.split(b"\n", 1)[0].decode("utf-8-sig", "replace").rstrip("\r")
+    return [name.strip() for name in next(csv.reader([line], delimiter=_delimiter(line)), [])]
+
+
 def _decode(payload: bytes) -> str:
     if not payload.strip():
         raise ParseError("the upload is empty")

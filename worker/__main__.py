@@ -9,7 +9,7 @@ import sys
 from typing import Mapping
 
 from shared.config import ConfigError, Settings, load_settings, merged_environ
-from shared.fuse import load_schema
+from shared.schema_file import WatchedSchema, force_reload
 from shared.fuse.errors import SchemaError
 from shared.notify import notifier_from
 from shared.plugins import load_extractors
@@ -24,11 +24,13 @@ log = logging.getLogger("worker")
 
 
 def load_schemas(settings: Settings) -> dict[str, object]:
-    """Every endpoint's schema, loaded once; an invalid one stops the worker (SchemaError),
-    warnings are logged here, once per start, and never stop it."""
-    schemas = {endpoint.name: load_schema(endpoint.schema_path) for endpoint in settings.queue_endpoints}
-    for name, schema in schemas.items():
-        for warning in schema.warnings:
+    """Every endpoint's schema, watched for changes (each lane reloads at each batch); an invalid
+    one at start stops the worker (SchemaError), an invalid new version later is refused.
+    Warnings are logged here, once per start (and by WatchedSchema at each reload), and never
+    stop it."""
+    schemas = {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.queue_endpoints}
+    for name, watched in schemas.items():
+        for warning in watched.schema.warnings:
             log.warning("schema warning endpoint=%s %s", name, warning)
     return schemas
 
@@ -115,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     def stop(signum: int, _frame: object) -> None:
         worker.request_stop(signal.Signals(signum).name)
 
+    def reload(_signum: int, _frame: object) -> None:
+        force_reload()  # the lanes read their schema files at their next batch
+        worker.wake_lanes()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     return worker.run()
 
 

@@ -5,11 +5,16 @@ never blocks another (DESIGN.md section 3, rule 3). The store is opened once and
 it is reopened only after a store error.
 
 A batch goes through: plan (read and count each item) -> parse and convert the batch as one
-table -> one merge -> move each item to done/ (in parallel, overlapping the next batch's reading
-and converting, never its merge). When the batch as a whole holds bad data, the lane
+table -> one merge -> the batch to done/ as one unit (``Queue.complete_batch``, overlapping the
+next batch's reading and converting, never its merge). When the batch as a whole holds bad data, the lane
 parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
-A crash at any point leaves the items in accepted/, and the next start merges them again; the
-merge is an idempotent upsert, so that is safe (rule 4).
+A crash before the batch's completion record is durable leaves all its items in accepted/, and
+the next start merges them again (an idempotent upsert, rule 4); a crash after it finishes the
+moves from the record, so an earlier item is never merged again on top of a later one.
+
+The lane keeps its state for operators (`report()`, written into the heartbeat and shown by
+`queue status`): "ok", or "store unreachable" since the first failure of a run of them, with
+the reason; and the store call it is in right now, with its start, so a hung store shows.
 """
 from __future__ import annotations
 
@@ -18,13 +23,17 @@ import logging
 import threading
 import time
 import traceback as tb
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from shared.fuse import open_store
 from shared.notify import Notifier
+from shared.parse import header_columns
 from shared.queue import Queue
+from shared.queue.heartbeat import utc_stamp
+from shared.schema_file import current
 
 from worker.alerts import DEFAULT_STORE_DOWN_MINUTES, StoreOutage
 from worker.batching import Entry, batch_table, plan_batch
@@ -50,16 +59,17 @@ class LaneConfig:
     poll_seconds: float
     retry_max_seconds: float
     retry_base_seconds: float = 1.0
-    # Parallel moves to done/: each is three fsyncs, so more threads drain a backlog faster but
-    # compete harder with the gateway's own fsyncs on a shared disk (docs/operations.md).
+    # Threads for a batch completion's sidecar fsyncs: concurrent fsyncs share one filesystem
+    # commit, so more threads complete faster but compete harder with the gateway's own fsyncs
+    # on a shared disk (docs/operations.md).
     move_threads: int = 8
 
 
 @dataclass
 class _Completion:
-    """A merged batch whose moves to done/ are under way."""
+    """A merged batch whose completion (the moves to done/) is under way."""
 
-    moves: list[Future[Any]]
+    moves: Future[Any]
     entries: list[Entry]
     batch_id: str
     seconds: float
@@ -94,7 +104,8 @@ class Lane(threading.Thread):
         self.outage = StoreOutage(endpoint, notifier, store_down_seconds)
         self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
-        self.schema = schema
+        self.watched = schema  # a WatchedSchema (reloaded when its file changes) or a fixed Schema
+        self.schema = current(schema)
         self.queue = queue
         self.config = config
         self.metrics = metrics
@@ -108,7 +119,11 @@ class Lane(threading.Thread):
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
         self._pending: list[_Completion] = []
-        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"moves-{endpoint}")
+        self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
+        self.busy: tuple[str, float, datetime] | None = None  # (what, monotonic start, UTC start)
+        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"fsyncs-{endpoint}")
+        # One completion at a time, in batch order; its fsyncs run in _pool.
+        self._completer = ThreadPoolExecutor(1, thread_name_prefix=f"completion-{endpoint}")
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -136,13 +151,18 @@ class Lane(threading.Thread):
         with contextlib.suppress(Exception):
             self._settle()
         self._forget_store()
+        self._completer.shutdown(wait=True)
         self._pool.shutdown(wait=True)
 
     def drain_once(self) -> None:
         """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
         # A bounded scan: reading 10,000 sidecars to merge the first 200 would dominate a backlog.
+        # A completion that failed half-way (a full disk, say) is finished first: its batch was
+        # merged, and merging its waiting tail again on top of later batches would break order.
+        self.queue.roll_forward(self.endpoint)
         items = self.queue.scan(self.endpoint, limit=max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN))
         while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
+            self._reload_schema()
             if self._store() is None:
                 return
             solo = items[0].sidecar.id <= self.solo_through
@@ -156,17 +176,61 @@ class Lane(threading.Thread):
             items = items[len(batch):]
         self._settle()
 
+    # -- state for operators --------------------------------------------------------------------
+    def report(self) -> dict[str, str | None]:
+        """The lane's state as the heartbeat carries it (plain strings, RFC 3339 times)."""
+        busy = self.busy
+        return {"state": self.state, "since": utc_stamp(self.state_since), "reason": self.state_reason or None,
+                "busy": busy[0] if busy else None, "busy_since": utc_stamp(busy[2]) if busy else None}
+
+    def busy_seconds(self) -> float:
+        busy = self.busy
+        return time.monotonic() - busy[1] if busy else 0.0
+
+    @contextlib.contextmanager
+    def _calling_store(self, what: str):
+        self.busy = (what, time.monotonic(), datetime.now(timezone.utc))
+        try:
+            yield
+        finally:
+            self.busy = None
+
+    def _store_reached(self) -> None:
+        if self.state != "ok":
+            self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
+        self.outage.ok()
+
+    def _store_unreachable(self, error: BaseException) -> None:
+        if self.state != "store unreachable":  # the first failure of a run says since when
+            self.state_since = datetime.now(timezone.utc)
+        self.state, self.state_reason = "store unreachable", one_line(error)
+        self.outage.trouble(one_line(error))
+
+    def _reload_schema(self) -> None:
+        # At each batch: a fixed schema file is in force for the next merge (then `queue retry`
+        # just works); an invalid new version was refused by WatchedSchema and the old one stays.
+        schema = current(self.watched)
+        if schema is not self.schema:
+            self._settle()  # the batches merged under the old schema complete first
+            self.schema = schema
+            self._forget_store()
+            self.solo_through = ""
+            log_event(log, "schema_in_force", endpoint=self.endpoint, file=getattr(self.watched, "path", ""))
+
     # -- the store ------------------------------------------------------------------------------
     def _store(self) -> Any:
         if self._root is None:
             try:
-                self._root = open_store(self.schema, environ=self.environ)
+                with self._calling_store("opening the store"):
+                    self._root = open_store(self.schema, environ=self.environ)
                 self._nodes = {}
+                self._store_reached()
                 log_event(log, "store_opened", endpoint=self.endpoint)
             except Exception as error:
                 # The items simply wait in accepted/. Logged once per attempt.
                 self.metrics.store_errors.labels(self.endpoint).inc()
-                self.outage.trouble(one_line(error))
+                if classify(error) is Verdict.TRANSIENT:
+                    self._store_unreachable(error)
                 delay = self._pause(error)
                 log_event(
                     log, "store_unavailable", logging.WARNING, endpoint=self.endpoint,
@@ -212,15 +276,17 @@ class Lane(threading.Thread):
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
-            # The moves to done/ run while the next batch is read and converted; _settle() waits
-            # for them before the next merge, so no batch is ever written ahead of an earlier
-            # batch that a crash could leave in accepted/ (it would be merged again after it).
-            moves = [self._pool.submit(self.queue.complete, self._counted(entry), rows=entry.rows, batch=batch_id)
-                     for entry in outcome.merged]
+            # The completion runs while the next batch is read and converted; _settle() waits
+            # for it before the next merge, so no batch is ever written ahead of an earlier one
+            # that a crash could leave in accepted/ (it would be merged again after it).
+            moves = self._completer.submit(
+                self.queue.complete_batch, [self._counted(entry) for entry in outcome.merged],
+                [{"rows": entry.rows, **self._ignored(entry)} for entry in outcome.merged], batch_id, pool=self._pool,
+            )
             self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
             if outcome.trouble is None:
                 self.backoff.reset()
-                self.outage.ok()
+                self._store_reached()
 
         if outcome.trouble is not None:
             self._settle()
@@ -230,16 +296,17 @@ class Lane(threading.Thread):
         """Wait for the moves to done/ of merged batches, then log them as merged."""
         while self._pending:
             completion = self._pending.pop(0)
-            wait(completion.moves)
-            for move in completion.moves:
-                move.result()  # a failed move stops here: its item is still waiting, merged again later
+            # A failed completion stops here; the next drain finishes it from its record.
+            completion.moves.result()
             self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
             for entry in completion.entries:
                 self.metrics.merged.labels(self.endpoint).inc()
+                ignored = {"ignored_columns": ",".join(entry.item.sidecar.ignored_columns)} \
+                    if entry.item.sidecar.ignored_columns else {}
                 log_event(
                     log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
                     node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=completion.batch_id,
-                    batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}",
+                    batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}", **ignored,
                 )
 
     def _merge_whole(self, batch: list[Entry]) -> _Outcome | None:
@@ -286,7 +353,8 @@ class Lane(threading.Thread):
             return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
         self._settle()
         try:
-            self._node(entries[0].item.sidecar.node_path).merge(prepared)
+            with self._calling_store(f"merging {len(entries)} item(s)"):
+                self._node(entries[0].item.sidecar.node_path).merge(prepared)
         except Exception as error:
             trace = tb.format_exc()
             if len(entries) == 1 and gives_up(classify(error), self._attempts(entries[0])):
@@ -297,6 +365,29 @@ class Lane(threading.Thread):
                 self.solo_through = max(self.solo_through, entries[-1].item.sidecar.id)
             return _Outcome(release=entries + rest, trouble=error, trouble_traceback=trace)
         return _Outcome(merged=entries, release=rest, trouble=trouble, trouble_traceback=trace)
+
+    def _ignored(self, entry: Entry) -> dict[str, list[str]]:
+        """`ignored_columns` for the done/ sidecar: columns the engine left out because the node
+        does not know them. The gateway records them at acceptance; items it did not check
+        (adopted, or queued before a schema change) get them here, so none goes unrecorded."""
+        sidecar = entry.item.sidecar
+        try:
+            node = self.schema.node_schema(sidecar.node_path)
+        except Exception:  # the merge succeeded, so the node exists; never fail a completion for a record
+            return {}
+        known = set(node.required_columns()) | set(node.variable_columns())
+        if sidecar.format == "csv":
+            columns = header_columns(entry.payload)
+        elif entry.table is not None:
+            columns = list(entry.table.columns)
+        else:  # binary formats and extractor plugins: their variables are the reader's business
+            return {}
+        ignored = [str(c) for c in columns if c not in known]
+        if ignored:
+            self.metrics.ignored_columns.labels(self.endpoint).inc(len(ignored))
+        if sidecar.ignored_columns is not None or not ignored:
+            return {}
+        return {"ignored_columns": ignored}
 
     def _attempts(self, entry: Entry) -> int:
         """Attempts before this one: the sidecar's count plus this process's retries."""
@@ -328,7 +419,7 @@ class Lane(threading.Thread):
             self._forget_store()
         if classify(error) is Verdict.TRANSIENT:
             self.metrics.store_errors.labels(self.endpoint).inc()
-            self.outage.trouble(one_line(error))
+            self._store_unreachable(error)
         delay = self._pause(error)
         for entry in outcome.release:  # they stay in accepted/, in their place
             upload_id = entry.item.sidecar.id

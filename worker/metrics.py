@@ -23,6 +23,10 @@ class WorkerMetrics:
             "zarr_ingress_worker_retried", "Uploads put back in the queue after transient trouble",
             ["endpoint"], registry=self.registry,
         )
+        self.ignored_columns = Counter(
+            "zarr_ingress_worker_ignored_columns", "Columns of merged uploads the node's schema does not know",
+            ["endpoint"], registry=self.registry,
+        )
         self.merge_seconds = Histogram(
             "zarr_ingress_worker_merge_seconds", "Duration of one batch merge (prepare + write)", ["endpoint"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry,

@@ -1,10 +1,12 @@
-"""``zarr-ingress queue ...``: the operator's view of the spool, and the way to retry or purge.
+"""``zarr-ingress queue ...``: the operator's view of the spool, and the way to fix, retry or purge.
 
     status                      items per state and endpoint, oldest waiting item, worker alive?,
                                 scrapers with their last and next run (ISO 8601 UTC)
     failed [--endpoint E]       failed items: id, endpoint, node, when, one-line reason
     show ID [--lines N]         an item's sidecar, error, traceback and first payload lines
-    retry ID... | --all [--endpoint E]    failed items back to the queue, in their original order
+    retry ID... | --all | --endpoint E | --since T | --until T    failed items back to the queue,
+                                in their original order (the selectors combine; T: a time or an age)
+    replace ID FILE             a failed item's payload <- FILE (its id, so its order, is kept)
     purge --done --older-than 7d | --failed ID...
     adopt OLD_QUEUE_DIR [--dry-run] [--failed]   take over the original server's queue (worker/adopt.py)
 
@@ -24,7 +26,7 @@ from typing import Any, Iterable, Sequence
 from shared.config import ConfigError, load_settings
 from shared.queue import FAILED, Item, Queue, QueueError, id_time
 
-from shared.queue.heartbeat import read_heartbeat, utc_stamp
+from shared.queue.heartbeat import parse_stamp, read_heartbeat, utc_stamp
 from shared.queue.scheduler_state import SchedulerState
 
 # State folder on disk -> state name shown to operators.
@@ -91,6 +93,7 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
                 "pid": heartbeat.pid if heartbeat else None,
                 "host": heartbeat.host if heartbeat else None,
                 "heartbeat_at": utc_stamp(heartbeat.at) if heartbeat else None,
+                "lanes": heartbeat.lanes if heartbeat else {},
             },
             "scrapers": scrapers,
         }, indent=2))
@@ -110,6 +113,8 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
         state = "alive" if alive else "NOT RESPONDING"
         print(f"worker: {state} (pid {heartbeat.pid} on {heartbeat.host}, "
               f"heartbeat {human_age(heartbeat.age_seconds(now))} ago)")
+        for endpoint in sorted(heartbeat.lanes):
+            print(f"lane {endpoint}: {lane_line(heartbeat.lanes[endpoint], now)}")
     if scrapers:
         print(table(["scraper", "last run", "outcome", "next run"], [
             [name, str(entry.get("last_run") or "never"),
@@ -117,6 +122,21 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
              str(entry.get("next_run") or "")]
             for name, entry in sorted(scrapers.items())]))
     return 0
+
+
+def lane_line(lane: dict[str, Any], now: datetime) -> str:
+    """"store unreachable since 08:12:03 UTC (4.0m ago): <reason>", "ok", plus the store call under way."""
+    state = str(lane.get("state") or "unknown")
+    line = state
+    if state != "ok" and lane.get("since"):
+        since = parse_stamp(str(lane["since"]))
+        line += f" since {since:%H:%M:%S} UTC ({human_age((now - since).total_seconds())} ago)"
+        if lane.get("reason"):
+            line += f": {reason_line(lane['reason'], 200)}"
+    if lane.get("busy") and lane.get("busy_since"):
+        seconds = (now - parse_stamp(str(lane["busy_since"]))).total_seconds()
+        line += f"; {lane['busy']} for {human_age(seconds)}"
+    return line
 
 
 def cmd_failed(queue: Queue, args: argparse.Namespace) -> int:
@@ -173,12 +193,36 @@ def cmd_show(queue: Queue, args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_when(text: str) -> datetime:
+    """A moment: RFC 3339 / ISO 8601 (UTC unless it says otherwise), or an age ago (2h, 30m, 7d)."""
+    try:
+        return datetime.now(timezone.utc) - parse_age(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a time like 2026-11-24T08:00Z nor an age like 2h") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def failed_between(item: Item, since: datetime | None, until: datetime | None) -> bool:
+    """Did the item fail within [since, until)? (its failed_at; its acceptance time if unknown)"""
+    stamp = item.sidecar.failed_at
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else id_time(item.id)
+    return (since is None or moment >= since) and (until is None or moment < until)
+
+
 def cmd_retry(queue: Queue, args: argparse.Namespace) -> int:
-    if args.all == bool(args.ids):
-        print("retry: give upload ids, or --all (optionally with --endpoint)", file=sys.stderr)
+    selecting = args.all or args.endpoint is not None or args.since is not None or args.until is not None
+    if selecting == bool(args.ids):
+        print("retry: give upload ids, or select failed uploads with --all, --endpoint E, --since T, --until T",
+              file=sys.stderr)
         return 2
-    if args.all:
-        ids = [item.id for item in queue.items(FAILED, args.endpoint)]
+    if selecting:
+        ids = [item.id for item in queue.items(FAILED, args.endpoint)
+               if failed_between(item, args.since, args.until)]
     else:
         ids = sorted(set(args.ids))  # ids sort in acceptance order: retry in the original order
     retried, problems = [], []
@@ -197,6 +241,26 @@ def cmd_retry(queue: Queue, args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"cannot retry {problem['id']}: {problem['error']}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def cmd_replace(queue: Queue, args: argparse.Namespace) -> int:
+    try:
+        payload = args.file.read_bytes()
+    except OSError as error:
+        print(f"replace: cannot read {args.file}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    try:
+        item = queue.replace_payload(args.id, payload)
+    except QueueError as error:
+        print(f"replace: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"id": item.id, "sha256": item.sidecar.sha256, "size": item.sidecar.size,
+                          "replaced": item.sidecar.extra.get("replaced", [])}, indent=2))
+    else:
+        print(f"replaced the payload of {item.id} ({item.sidecar.size} bytes, sha256 {item.sidecar.sha256[:12]}…); "
+              f"merge it with: zarr-ingress queue retry {item.id}")
+    return 0
 
 
 def cmd_purge(queue: Queue, args: argparse.Namespace) -> int:
@@ -274,8 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--lines", type=int, default=10, help="payload lines to show (default 10)")
     retry = commands.add_parser("retry", parents=[common], help="put failed uploads back in the queue")
     retry.add_argument("ids", nargs="*", metavar="ID")
-    retry.add_argument("--all", action="store_true", help="every failed upload (of --endpoint)")
-    retry.add_argument("--endpoint")
+    retry.add_argument("--all", action="store_true", help="every failed upload")
+    retry.add_argument("--endpoint", help="failed uploads of this endpoint")
+    retry.add_argument("--since", type=parse_when, metavar="T",
+                       help="failed at or after T (2026-11-24T08:00Z, or an age: 2h)")
+    retry.add_argument("--until", type=parse_when, metavar="T", help="failed before T")
+    replace = commands.add_parser("replace", parents=[common],
+                                  help="put a corrected payload in place of a failed upload's")
+    replace.add_argument("id")
+    replace.add_argument("file", type=Path, metavar="FILE")
     purge = commands.add_parser("purge", parents=[common], help="delete done or failed uploads")
     purge.add_argument("--done", action="store_true")
     purge.add_argument("--failed", action="store_true")
@@ -305,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zarr-ingress queue: QUEUE_DIR {queue_dir} does not exist", file=sys.stderr)
         return 2
     handler = {"status": cmd_status, "failed": cmd_failed, "show": cmd_show,
-               "retry": cmd_retry, "purge": cmd_purge, "adopt": cmd_adopt}[args.command]
+               "retry": cmd_retry, "replace": cmd_replace, "purge": cmd_purge, "adopt": cmd_adopt}[args.command]
     return handler(Queue(queue_dir), args)
 
 

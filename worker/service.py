@@ -3,7 +3,8 @@
 Start-up: wait for ``QUEUE_DIR/worker.lock`` (a second worker is a hot standby: the OS drops
 the lock the moment its holder dies, and the standby takes over within a poll interval), repair
 what a dead worker left (``Queue.recover``), then start the lanes and the watcher. While running:
-write the heartbeat, prune done/. On SIGTERM/SIGINT: let each lane finish the batch in progress
+write the heartbeat (with each lane's state), log a lane stuck in one store call every
+STALL_LOG_SECONDS (a hung S3 is never silent), prune done/. On SIGTERM/SIGINT: let each lane finish the batch in progress
 (every queue step is a rename, so nothing is ever half-moved), then release the lock.
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ LOCK_FILE = "worker.lock"
 LOCK_POLL_SECONDS = 0.5
 SHUTDOWN_SECONDS = 25.0  # lanes get this long to finish their batch; the process exits before 30 s
 PRUNE_EVERY_SECONDS = 3600.0
+STALL_LOG_SECONDS = 30.0
 
 
 class Worker:
@@ -50,6 +52,7 @@ class Worker:
         readers: Mapping[str, PayloadReader] | None = None,
         notifier: Notifier | None = None,
         store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
+        stall_log_seconds: float = STALL_LOG_SECONDS,
     ) -> None:
         self.notifier = notifier  # operators' digest: failed uploads, long store outages
         self.store_down_seconds = store_down_seconds
@@ -64,11 +67,17 @@ class Worker:
         self.stop = threading.Event()
         self.metrics = WorkerMetrics()
         self.lanes: dict[str, Lane] = {}
+        self.stall_log_seconds = stall_log_seconds
+        self._stall_logged: dict[str, float] = {}  # lane -> busy seconds at its last stall line
 
     def request_stop(self, reason: str = "signal") -> None:
         if not self.stop.is_set():
             log_event(log, "stopping", reason=reason)
         self.stop.set()
+        for lane in self.lanes.values():
+            lane.wake()
+
+    def wake_lanes(self) -> None:
         for lane in self.lanes.values():
             lane.wake()
 
@@ -118,7 +127,8 @@ class Worker:
         next_prune = 0.0
         try:
             while not self.stop.is_set():
-                write_heartbeat(self.queue_dir, started_at)
+                write_heartbeat(self.queue_dir, started_at, {name: lane.report() for name, lane in self.lanes.items()})
+                self._report_stalls()
                 self._observe_waiting(queue)
                 if time.monotonic() >= next_prune:
                     self._prune(queue)
@@ -139,6 +149,19 @@ class Worker:
             if self.notifier is not None:
                 self.notifier.close()  # what is pending goes out at stop
         return 0
+
+    def _report_stalls(self) -> None:
+        for name, lane in self.lanes.items():
+            seconds = lane.busy_seconds()
+            last = self._stall_logged.get(name, 0.0)
+            if seconds < last:  # a new call since the last line
+                last = 0.0
+            if seconds - last >= self.stall_log_seconds:
+                report = lane.report()
+                log_event(log, "lane_stalled", logging.WARNING, endpoint=name, doing=report["busy"],
+                          seconds=f"{seconds:.0f}", since=report["busy_since"])
+                last = seconds
+            self._stall_logged[name] = last
 
     def _observe_waiting(self, queue: Queue) -> None:
         waiting = queue.waiting_by_endpoint()

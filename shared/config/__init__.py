@@ -72,6 +72,7 @@ class Settings:
     max_columns: int = 2_000
     public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
     operators: tuple[str, ...] = ()  # users who may read every upload's status
+    s3_read_timeout: float = 30.0  # seconds one S3 attempt may wait for an answer (the engine reads it too)
 
     @property
     def queue_endpoints(self) -> tuple[Endpoint, ...]:
@@ -163,6 +164,7 @@ def load_settings(
         max_columns=reader.integer("MAX_COLUMNS", 2_000, minimum=1),
         public_docs=reader.boolean("PUBLIC_DOCS", True),
         operators=reader.names("OPERATORS"),
+        s3_read_timeout=reader.number("S3_READ_TIMEOUT", 30.0, minimum=0.1),
     )
 
 
@@ -266,7 +268,7 @@ class _Reader:
             return ()
         names = tuple(n.strip() for n in value.split(","))
         if not all(names):
-            raise ConfigError(f"{name}: {value!r} has an empty name (use a comma-separated list like alice,bob)")
+            raise ConfigError(f"{self.label(name)}: {value!r} has an empty name (use a comma-separated list like alice,bob)")
         return names
 
     def users(self, name: str) -> dict[str, str]:

@@ -3,14 +3,17 @@
 ``prepare_table`` converts every column the node knows to the storage type of its variable:
 units converted (``source_unit -> unit``), times parsed to int64 ticks, ranges and discrete
 labels checked. The first bad cell rejects the whole upload with a ``DataError`` naming the
-1-based row, the input column and the value. Composed coordinate keys are computed here, from a
-stable hash of the component values, so they are the same in every process and on every machine.
+1-based row, the input column and the value. Composed coordinate keys are computed here from
+the component values (``composed_keys``), the same in every process and on every machine.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
+
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,7 @@ from .errors import DataError
 from .schema import NodeSchema, VarSchema
 
 INT_FILL = np.iinfo(np.int64).min
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 RANGE_TOLERANCE = 1e-9     # relative, on both bounds of an interval (SCHEMA.md section 1)
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
@@ -188,6 +192,8 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
         na_number = _na_number(var)
         if na_number is not None:     # by value: "-999", "-999.0" and JSON -999.0 alike
             valid = valid & (numbers != na_number)
+        if data_decides_type(var) and _whole_numbers(raw, numbers, valid):
+            kind = "int64"        # no type, no unit: integers stay int64, as in zarr-fuse
         if kind.startswith("float"):
             fn = units.converter(var.source_unit, var.unit) if isinstance(var.unit, str) else None
             if fn is not None and valid.any():
@@ -201,13 +207,50 @@ def convert_column(var: VarSchema, raw: pd.Series) -> Column:
                 raise _fail(raw, overflow, column, f"does not fit in {kind} (largest "
                                                    f"{np.finfo(kind).max:g}); it would be stored as inf")
         else:
-            info = np.iinfo(kind)
-            bad = valid & ((numbers != np.round(numbers)) | (numbers < info.min) | (numbers > info.max))
-            if bad.any():
-                raise _fail(raw, bad, column, f"is not an integer of type {kind}")
-            values = np.where(valid, numbers, 0).astype(kind)
+            _check_infinite(var, raw, numbers, valid)   # the cause, before "not an integer"
+            values = _integers(raw, numbers, valid, kind, column)
     _check_range(var, raw, values, valid, column)
     return Column(values, valid)
+
+
+EXACT_IN_FLOAT64 = 2.0 ** 53  # beyond this, float64 no longer holds every integer
+
+
+def _integers(raw: pd.Series, numbers: np.ndarray, valid: np.ndarray, kind: str, column: str) -> np.ndarray:
+    """The cells as integers of ``kind``, exactly: large ones are read again from their text,
+    never rounded through float64 (9223372036854775807 stays itself, one more is an error)."""
+    info = np.iinfo(kind)
+    bad = valid & (numbers != np.round(numbers))
+    large = valid & ~bad & (np.abs(numbers) >= EXACT_IN_FLOAT64)
+    small = valid & ~bad & ~large
+    bad |= small & ((numbers < info.min) | (numbers > info.max))
+    values = np.zeros(len(raw), dtype=kind)
+    ok = small & ~bad
+    values[ok] = numbers[ok].astype(kind)
+    for i in np.flatnonzero(large):
+        exact = _exact_integer(raw.iloc[i])
+        if exact is None or not info.min <= exact <= info.max:
+            bad[i] = True
+        else:
+            values[i] = exact
+    if bad.any():
+        raise _fail(raw, bad, column, f"is not an integer of type {kind}")
+    return values
+
+
+def _exact_integer(cell: object) -> int | None:
+    if isinstance(cell, (int, np.integer)) and not isinstance(cell, (bool, np.bool_)):
+        return int(cell)
+    text = str(cell).strip()
+    try:
+        return int(text)
+    except ValueError:  # "9.3e18", "1e400", or more digits than int() reads
+        pass
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return int(number) if number.is_finite() and number == number.to_integral_value() else None
 
 
 def _na_number(var: VarSchema) -> float | None:
@@ -250,6 +293,31 @@ def _check_infinite(var: VarSchema, raw: pd.Series, numbers: np.ndarray, valid: 
     if bad.any():
         raise _fail(raw, bad, var.df_col, "is infinite; only a range with an infinite bound "
                                           "(such as interval: [0, .inf]) allows it")
+
+
+def data_decides_type(var: VarSchema) -> bool:
+    """No type and no unit: the variable keeps the type of its data (ints stay int64), as in
+    zarr-fuse; a stored array's dtype decides once there is one. An infinite range bound
+    says the values are floats."""
+    infinite = var.range is not None and var.range.labels is None and \
+        math.inf in (abs(var.range.lo), abs(var.range.hi))
+    return var.type is None and var.unit is None and var.dtype == "float64" and \
+        not getattr(var, "composed", ()) and not infinite
+
+
+def _whole_numbers(raw: pd.Series, numbers: np.ndarray, valid: np.ndarray) -> bool:
+    """Integers as the data gives them: an integer column, or integer text ("12", not "12.0")."""
+    if not valid.any():
+        return False
+    if pd.api.types.is_integer_dtype(raw.dtype):
+        return True
+    if pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
+        return False
+    cells = raw.to_numpy(dtype=object)[valid]
+    return bool(_per_unique(cells, lambda v: isinstance(v, (int, np.integer)) and
+                            not isinstance(v, bool) or
+                            isinstance(v, str) and _INTEGER_TEXT.match(v) is not None,
+                            bool).all())
 
 
 def _numbers(raw: pd.Series, valid: np.ndarray, column: str) -> np.ndarray:
@@ -320,14 +388,26 @@ def _check_range(var: VarSchema, raw: pd.Series, values: np.ndarray, valid: np.n
 
 
 def composed_keys(components: list[np.ndarray]) -> np.ndarray:
-    """Deterministic int64 keys from component value tuples (blake2b of canonical text)."""
+    """int64 keys from component value tuples, the same in every process (rule 4.8).
+
+    All-numeric tuples get Python's ``hash()`` of the tuple, which is what zarr-fuse writes and
+    is stable for numbers; tuples with text get a blake2b digest, since ``hash()`` of text
+    changes with every process. Stored entries are found by their component values, never by
+    the key alone (node.py), so keys made either way (or by version 1) are extended alike.
+    """
     n = len(components[0])
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     frame = pd.DataFrame({i: c for i, c in enumerate(components)})
     codes, uniques = pd.MultiIndex.from_frame(frame).factorize()
-    keys = np.fromiter((_key(tuple_) for tuple_ in uniques), dtype=np.int64, count=len(uniques))
+    numeric = all(c.dtype.kind in "iuf" for c in components)
+    key = _numeric_key if numeric else _text_key
+    keys = np.fromiter((key(tuple_) for tuple_ in uniques), dtype=np.int64, count=len(uniques))
     return keys[codes]
+
+
+def _numeric_key(values: tuple) -> int:
+    return hash(tuple(v.item() if isinstance(v, np.generic) else v for v in values))
 
 
 def _canonical(value) -> str:
@@ -335,11 +415,10 @@ def _canonical(value) -> str:
         value = float(value)
         return repr(0.0 if value == 0 else value)
     if isinstance(value, (int, np.integer)):
-        return repr(float(value)) if isinstance(value, np.floating) else str(int(value))
+        return str(int(value))
     return str(value)
 
 
-def _key(values: tuple) -> int:
+def _text_key(values: tuple) -> int:
     text = "\x1f".join(_canonical(v) for v in values).encode("utf-8")
-    key = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
-    return key if key != INT_FILL else INT_FILL + 1
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)

@@ -7,8 +7,9 @@ YAML), and ``__empty__: true`` until the first write.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import warnings
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import yaml
@@ -17,8 +18,15 @@ from zarr.core.sync import sync
 from zarr.errors import UnstableSpecificationWarning
 
 from . import units
+from .convert import data_decides_type
 from .errors import SchemaError
 from .schema import CoordSchema, NodeSchema, VarSchema
+
+# Fixed-width strings (str[n]) have no zarr v3 data type specification yet: zarr warns at every
+# metadata write of such an array (created, resized). zarr-fuse writes them all the same, and so
+# must we for its readers; the warning would only fill the worker's log.
+warnings.filterwarnings("ignore", category=UnstableSpecificationWarning,
+                        message=r".*FixedLengthUTF32")
 
 INT_FILL = np.iinfo(np.int64).min
 FORMAT_VERSION = "1"
@@ -55,8 +63,29 @@ def fill_value(var: VarSchema) -> Any:
     return dtype.type(var.na_value if var.na_value is not None else 0)
 
 
-def array_attrs(var: VarSchema) -> dict:
+def structure_entry(var: VarSchema) -> dict:
+    """A schema entry as zarr-fuse readers rebuild it (SCHEMA.md appendix): a simple
+    coordinate's ``composed`` is ``[its own name]``, ``source_unit`` defaults to ``unit``, and
+    ``type`` is the effective type, null only where the data decides (no type, no unit)."""
     entry = var.entry()
+    if entry["source_unit"] is None:
+        entry["source_unit"] = entry["unit"]
+    if entry["type"] is None and (isinstance(var, CoordSchema) or var.unit is not None):
+        entry["type"] = var.dtype
+    if isinstance(var, CoordSchema):
+        entry["composed"] = list(composed_entry(var))
+    return entry
+
+
+def structure(schema: NodeSchema) -> dict:
+    """The node's own schema as stored in the group attribute ``__structure__``."""
+    return {"ATTRS": dict(schema.attrs),
+            "COORDS": {n: structure_entry(c) for n, c in schema.coords.items()},
+            "VARS": {n: structure_entry(v) for n, v in schema.vars.items()}}
+
+
+def array_attrs(var: VarSchema) -> dict:
+    entry = structure_entry(var)
     attrs = {k: v for k, v in entry.items() if k not in ("name", "coords", "na_value")}
     if var.na_value is not None:
         attrs["na_value"] = var.na_value
@@ -73,7 +102,7 @@ def array_attrs(var: VarSchema) -> dict:
 def group_attrs(schema: NodeSchema) -> dict:
     attrs = dict(schema.attrs)
     attrs.setdefault("VERSION", FORMAT_VERSION)
-    attrs["__structure__"] = yaml.safe_dump(schema.structure(), sort_keys=False,
+    attrs["__structure__"] = yaml.safe_dump(structure(schema), sort_keys=False,
                                             allow_unicode=True)
     return attrs
 
@@ -83,24 +112,21 @@ def chunks(schema: NodeSchema, var: VarSchema) -> tuple[int, ...]:
 
 
 def create_arrays(group: zarr.Group, schema: NodeSchema,
-                  wanted: list[tuple[VarSchema, tuple[int, ...]]]) -> dict[str, zarr.Array]:
+                  wanted: list[tuple[VarSchema, tuple[int, ...]]],
+                  overwrite: bool = False) -> dict[str, zarr.Array]:
     """Create the arrays of new variables concurrently (one round trip on S3, not one each)."""
     async def create(var: VarSchema, shape: tuple[int, ...]):
         return await group._async_group.create_array(
             var.name, shape=shape, dtype=storage_dtype(var), chunks=chunks(schema, var),
             fill_value=fill_value(var), dimension_names=list(var.coords),
-            attributes=array_attrs(var))
+            attributes=array_attrs(var), overwrite=overwrite)
 
     async def create_all() -> list:
         return await asyncio.gather(*(create(var, shape) for var, shape in wanted))
 
     if not wanted:
         return {}
-    with warnings.catch_warnings():
-        # fixed-width strings (str[n]) have no zarr v3 data type specification yet; zarr-fuse
-        # writes them all the same, and so must we for its readers
-        warnings.filterwarnings("ignore", category=UnstableSpecificationWarning)
-        created = sync(create_all())
+    created = sync(create_all())
     return {var.name: zarr.Array(arr) for (var, _), arr in zip(wanted, created)}
 
 
@@ -178,7 +204,21 @@ def stored_type(arr: zarr.Array, entry: dict) -> str:
     return str(np.dtype(dtype))
 
 
+def adopt_stored_types(schema: NodeSchema, arrays: dict[str, zarr.Array]) -> NodeSchema:
+    """``schema`` with the stored dtype for every variable whose data decides its type."""
+    def adopt(entries: Mapping[str, VarSchema]) -> dict[str, VarSchema]:
+        out = dict(entries)
+        for name, var in entries.items():
+            arr = arrays.get(name)
+            if arr is not None and data_decides_type(var) and np.dtype(arr.dtype) != var.dtype:
+                out[name] = dataclasses.replace(var, dtype=str(np.dtype(arr.dtype)))
+        return out
+    return dataclasses.replace(schema, coords=adopt(schema.coords), vars=adopt(schema.vars))
+
+
 def dtype_fits(var: VarSchema, dtype: Any, have_type: str) -> bool:
+    if data_decides_type(var):
+        return getattr(dtype, "kind", "") in "iuf"
     want = storage_dtype(var)
     if var.dtype.startswith("str"):
         return have_type == var.dtype or (have_type == "str" and getattr(dtype, "kind", "") in "TO")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from zarr.core.sync import sync
 
 from . import journal, layout, writes
 from .convert import PreparedTable, prepare_table
+from .entries import ComposedEntries
 from .errors import DataError, SchemaError
 from .frames import as_pandas, dataset_table
 from .plan import CellOrder, Cells, CoordCache, DimPlan, cell_order, plan_cells, plan_dim
@@ -99,7 +101,7 @@ class Node:
         self._store = store
         self.path = path
         self.schema = store.schema.node_schema(path)
-        self._suspect = False
+        self._suspect = self._retyped = False
         with store_errors(store.location):
             self._open()
 
@@ -133,8 +135,10 @@ class Node:
         self._arrays: dict[str, zarr.Array] = dict(group.arrays())
         journal.rollback(group, self._arrays)
         attrs = dict(group.attrs)
-        layout.check_compatible(self._store.schema.source, self.schema,
+        declared = self._store.schema.node_schema(self.path)
+        layout.check_compatible(self._store.schema.source, declared,
                                 attrs.get("__structure__"), self._arrays)
+        self.schema = layout.adopt_stored_types(declared, self._arrays)
         wanted = layout.group_attrs(self.schema)
         self._empty = "__structure__" not in attrs or bool(attrs.get("__empty__"))
         if self._empty:
@@ -155,7 +159,45 @@ class Node:
                 journal.shrink(arr, tuple(min(a, b) for a, b in zip(arr.shape, shape)))
                 if arr.shape != shape:
                     arr.resize(shape)
+        self._entries = {name: ComposedEntries.read(self._coords[name].values,
+                                                    [self._arrays[c][...] for c in coord.composed])
+                         for name, coord in self.schema.coords.items() if coord.composed}
         self._suspect = False
+
+    def _settle_data_types(self, table: PreparedTable) -> None:
+        """A variable without type and unit takes the type of its first data (integers stay
+        int64, as in zarr-fuse): its still empty float64 array is made again as int64."""
+        retyped = []
+        for name, var in {**self.schema.coords, **self.schema.vars}.items():
+            values = table.keys.get(name) if name in self.schema.coords else \
+                getattr(table.columns.get(name), "values", None)
+            arr = self._arrays.get(name)
+            if values is None or arr is None or arr.size or values.dtype.kind not in "iu" or \
+                    not layout.data_decides_type(var) or np.dtype(arr.dtype) != var.dtype:
+                continue
+            retyped.append((dataclasses.replace(var, dtype="int64"), tuple(arr.shape)))
+        if not retyped:
+            return
+        self._retyped = True
+        self._arrays.update(layout.create_arrays(self._group, self.schema, retyped,
+                                                 overwrite=True))
+        new = {var.name: var for var, _ in retyped}
+        self.schema = dataclasses.replace(
+            self.schema, coords={n: new.get(n, c) for n, c in self.schema.coords.items()},
+            vars={n: new.get(n, v) for n, v in self.schema.vars.items()})
+        for name in new:
+            if name in self.schema.coords:
+                self._coords_cache_set(name, self._arrays[name][...])
+
+    def _with_stored_keys(self, table: PreparedTable) -> PreparedTable:
+        """``table`` with each composed key replaced by the stored key of its entry (entries.py)."""
+        if not self._entries:
+            return table
+        keys = dict(table.keys)
+        for name, entries in self._entries.items():
+            components = [table.columns[c].values for c in self.schema.coords[name].composed]
+            keys[name] = entries.resolve(table.keys[name], components)
+        return dataclasses.replace(table, keys=keys)
 
     def _read_coordinate(self, name: str) -> int:
         """Cache a coordinate's stored values; every one of them is a value (writes.py)."""
@@ -181,10 +223,11 @@ class Node:
     def prepare(self, table: pd.DataFrame) -> PreparedTable:
         """Convert and validate an upload for this node; nothing is written. Raises DataError."""
         prepared = prepare_table(self.schema, table)
+        found = self._with_stored_keys(prepared)
         for name, coord in self.schema.coords.items():
             if coord.step_limits == "no_new" and len(self._coords[name].values):
-                self._check_no_new(plan_dim(name, self._coords[name], prepared.keys[name]),
-                                   prepared, table.reset_index(drop=True))
+                self._check_no_new(plan_dim(name, self._coords[name], found.keys[name]),
+                                   found, table.reset_index(drop=True))
         return prepared
 
     def _check_no_new(self, dim: DimPlan, prepared: PreparedTable,
@@ -229,6 +272,8 @@ class Node:
             return self._merge(table)
 
     def _merge(self, table: PreparedTable) -> MergeSummary:
+        self._settle_data_types(table)
+        table = self._with_stored_keys(table)
         dims = {d: plan_dim(d, self._coords[d], table.keys[d]) for d in self.schema.dims}
         for name, coord in self.schema.coords.items():
             if coord.step_limits == "no_new" and dims[name].old_len:
@@ -269,14 +314,17 @@ class Node:
         writes.run_all(coordinate_writes)
         if rewrite:
             journal.finish(self._group)
-        if self._empty:
+        if self._empty or self._retyped:
             attrs = dict(self._group.attrs)
             attrs.pop("__empty__", None)
+            attrs.update(layout.group_attrs(self.schema))     # types the first data decided
             self._group.attrs.put(attrs)
-            self._empty = False
+            self._empty = self._retyped = False
         for name, dim in dims.items():
             if len(dim.new_values):
                 self._update_cache(name, dim)
+        for entries in self._entries.values():
+            entries.commit()
         self._suspect = False
         return MergeSummary(rows=table.n_rows,
                             new_values={d: len(p.new_values) for d, p in dims.items()},

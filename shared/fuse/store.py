@@ -23,10 +23,27 @@ from zarr.core.sync import sync
 from .errors import FuseError, SchemaError, StoreError
 
 # S3-compatible services (Ceph, older MinIO) reject the newer default streaming checksums.
+# read_timeout bounds one attempt against a service that accepts and never answers; it comes
+# from S3_READ_TIMEOUT (seconds), so a hung S3 costs at most max_attempts times that per call.
 S3_CONFIG = {"request_checksum_calculation": "when_required",
              "response_checksum_validation": "when_required",
-             "connect_timeout": 5, "read_timeout": 60,
+             "connect_timeout": 5, "read_timeout": 30,
              "retries": {"max_attempts": 2, "mode": "standard"}}
+DEFAULT_S3_READ_TIMEOUT = 30.0
+
+
+def s3_read_timeout(environ: Mapping[str, str]) -> float:
+    """S3_READ_TIMEOUT (or ZF_S3_READ_TIMEOUT) in seconds; SchemaError when not a positive number."""
+    text = _env(environ, "S3_READ_TIMEOUT")
+    if text is None:
+        return DEFAULT_S3_READ_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise SchemaError(f"S3_READ_TIMEOUT: {text!r} is not a positive number of seconds")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,7 @@ def open_zarr_store(location: Location, environ: Mapping[str, str]) -> zarr.abc.
                          f"(or ZF_{missing[0]}) in the environment")
     import s3fs
     options = dict(location.options)
-    config = dict(S3_CONFIG, **options.pop("config_kwargs", {}))
+    config = {**S3_CONFIG, "read_timeout": s3_read_timeout(environ), **options.pop("config_kwargs", {})}
     # chunks are small: one GET each, without the HEAD s3fs sends before a concurrent read
     options.setdefault("max_concurrency", 1)
     fs = s3fs.S3FileSystem(key=key, secret=secret, endpoint_url=location.endpoint,

@@ -9,6 +9,7 @@ Layout under the queue root (DESIGN.md section 3)::
     done/<endpoint>/...                   merged; sidecar gains merged_at, rows, batch
     failed/<endpoint>/...                 not mergeable; sidecar gains error, traceback, failed_at
     orphans/<endpoint>/...                payloads (or sidecars) that were never whole; kept for a person
+    batches/<endpoint>/<batch id>.json    a merged batch whose moves to done/ are under way (batches.py)
     idempotency/<endpoint>/<key-hash>.json  sidecar of the first upload with that Idempotency-Key
     idempotency/locks/<nn>.lock           256 striped flock files guarding those index files
     ids.counter                           last upload id (as nanoseconds), under flock
@@ -27,7 +28,9 @@ renamed into ``accepted/<endpoint>/``, then the sidecar (the commit point), then
 fsynced. Only then does the gateway answer 202. Readers key on sidecars and only return an item
 whose payload sits beside its sidecar, so nobody ever sees half an item.
 
-State changes (claim, complete, fail, release, retry) move an item between state folders:
+A merged batch goes to done/ as one unit (``complete_batch``, see ``shared/queue/batches.py``: a
+record is the commit point, then the moves in id order with one folder fsync). Single state
+changes (claim, complete, fail, release, retry) move an item between state folders:
   1. the new sidecar, with ``revision`` one higher, is written to ``tmp/`` and fsynced;
   2. the payload is renamed into the destination folder;
   3. the new sidecar is renamed into the destination folder; the folder is fsynced;
@@ -71,12 +74,14 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.queue.batches import complete_batch, roll_forward
 from shared.queue.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
 from shared.queue.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
     FORMATS, ID_PATTERN, SIDECAR_SUFFIX, Sidecar, format_id, id_time, now_rfc3339,
@@ -154,12 +159,8 @@ class Queue:
             return self._publish(endpoint, payload, fields)
         index = self._idempotency_index(endpoint, fields.get("username"), key, fields.get("node_path") or "")
         with self._idempotency_lock(index):
-            try:
-                original = Sidecar.from_json(index.read_bytes())
-            except FileNotFoundError:
-                pass
-            else:
-                original.replayed = True
+            original = _read_index(index)
+            if original is not None:
                 return original
             sidecar = self._publish(endpoint, payload, fields)
             try:
@@ -175,13 +176,7 @@ class Queue:
     ) -> Sidecar | None:
         """The sidecar of the first upload with this key (same user, endpoint and node path), if any."""
         _check_endpoint(endpoint)
-        index = self._idempotency_index(endpoint, username, idempotency_key, node_path)
-        try:
-            original = Sidecar.from_json(index.read_bytes())
-        except FileNotFoundError:
-            return None
-        original.replayed = True
-        return original
+        return _read_index(self._idempotency_index(endpoint, username, idempotency_key, node_path))
 
     def find(self, upload_id: str) -> Item | None:
         """The item with this id in whichever state it is, or None (unknown or purged)."""
@@ -290,6 +285,18 @@ class Queue:
         outcome.setdefault("merged_at", now_rfc3339())
         return self._move(item, DONE, attempts=item.sidecar.attempts + 1, **outcome)
 
+    def complete_batch(
+        self, items: Sequence[Item], outcomes: Sequence[Mapping[str, Any]], batch: str,
+        *, pool: Executor | None = None,
+    ) -> list[Item]:
+        """A merged batch -> done/ as one unit: a crash at any instant leaves all of it merged or
+        none of it done (``shared/queue/batches.py``); one directory fsync per folder touched."""
+        return complete_batch(self, items, outcomes, batch, pool=pool)
+
+    def roll_forward(self, endpoint: str | None = None) -> list[Item]:
+        """Finish the completions a crash interrupted (their batch was merged): -> done/."""
+        return roll_forward(self, endpoint)
+
     def fail(self, item: Item, error: str, traceback: str) -> Item:
         """-> failed/, with the reason an operator can act on."""
         self._expect(item, ACTIVE, ACCEPTED)
@@ -312,9 +319,33 @@ class Queue:
             raise QueueError(f"upload {upload_id} is {item.state}, only failed uploads can be retried")
         return self._move(item, ACCEPTED, error=None, traceback=None, failed_at=None, retried_at=now_rfc3339())
 
+    def replace_payload(self, upload_id: str, payload: bytes) -> Item:
+        """A failed item's payload <- `payload` (an operator's correction), keeping its id and so its
+        order. The sidecar gets the new size and sha256 and keeps the old ones under `replaced`
+        (a list, oldest first). A crash between the two renames leaves the new payload beside the
+        old sidecar; doing the replace again finishes it."""
+        item = self.find(upload_id)
+        if item is None:
+            raise QueueError(f"no upload with id {upload_id}")
+        if item.state != FAILED:
+            raise QueueError(f"upload {upload_id} is {item.state}, only failed uploads can be replaced")
+        previous = {"sha256": item.sidecar.sha256, "size": item.sidecar.size, "replaced_at": now_rfc3339()}
+        sidecar = item.sidecar.updated(
+            revision=item.sidecar.revision + 1, size=len(payload), sha256=hashlib.sha256(payload).hexdigest(),
+            replaced=[*item.sidecar.extra.get("replaced", []), previous],
+        )
+        tmp_payload = self.tmp / f"{sidecar.payload_name}.{sidecar.revision}"
+        tmp_sidecar = self.tmp / f"{sidecar.sidecar_name}.{sidecar.revision}"
+        write_synced((tmp_payload, payload), (tmp_sidecar, sidecar.to_json().encode()))
+        os.replace(tmp_payload, item.payload_path)
+        os.replace(tmp_sidecar, item.sidecar_path)
+        fsync_dir(item.sidecar_path.parent)
+        return Item(FAILED, sidecar, item.payload_path, item.sidecar_path)
+
     def recover(self) -> list[Item]:
         """Repair what a crash left half done (see the module docstring); returns changed items."""
         self._clean_tmp()
+        rolled = self.roll_forward()
         sidecars: dict[str, list[Item]] = {}
         payloads: dict[str, list[tuple[str, str, Path]]] = {}
         for state in STATES:
@@ -371,7 +402,7 @@ class Queue:
             if touched:
                 log.info("recovered id=%s endpoint=%s state=%s", item.id, item.endpoint, item.state)
                 changed.append(item)
-        return changed
+        return rolled + changed
 
     def purge_done(self, older_than: timedelta) -> int:
         """Delete done items merged more than `older_than` ago (and idempotency entries as old)."""
@@ -446,7 +477,10 @@ class Queue:
         return sidecar
 
     def _move(self, item: Item, state: str, **changes: Any) -> Item:
-        sidecar = item.sidecar.updated(revision=item.sidecar.revision + 1, **changes)
+        return self._place(item, state, item.sidecar.updated(revision=item.sidecar.revision + 1, **changes))
+
+    def _place(self, item: Item, state: str, sidecar: Sidecar) -> Item:
+        """Move `item` to `state` with `sidecar` (its next revision): steps 1-4 of the docstring."""
         folder = self.root / state / item.endpoint
         ensure_dir(folder)
         payload_path, sidecar_path = folder / sidecar.payload_name, folder / sidecar.sidecar_name
@@ -513,6 +547,23 @@ class Queue:
         write_synced((tmp, data))
         os.replace(tmp, path)
         fsync_dir(path.parent)
+
+
+def _read_index(index: Path) -> Sidecar | None:
+    """The original sidecar of an idempotency index file, marked replayed; None if there is none.
+
+    An index that cannot be read counts as absent: the upload is queued (at-least-once) rather
+    than refused for the want of a deduplication hint.
+    """
+    try:
+        original = Sidecar.from_json(index.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        log.warning("idempotency index unreadable path=%s error=%s", index, error)
+        return None
+    original.replayed = True
+    return original
 
 
 def _check_endpoint(name: str) -> None:

@@ -1,7 +1,12 @@
 """``QUEUE_DIR/worker.heartbeat``: proof of life of the worker that holds the queue lock.
 
 Format (JSON, replaced atomically every HEARTBEAT_SECONDS by the active worker only):
-    {"pid": 4242, "host": "node-1", "at": "2026-11-24T03:00:00.123Z", "started_at": "..."}
+    {"pid": 4242, "host": "node-1", "at": "2026-11-24T03:00:00.123Z", "started_at": "...",
+     "lanes": {"tree": {"state": "store unreachable", "since": "2026-11-24T02:58:10.000Z",
+                        "reason": "s3://... timed out", "busy": "merging 3 item(s)",
+                        "busy_since": "..."}}}
+``lanes`` tells an operator what each endpoint's lane is doing: "ok" (its store answered last
+time) or "store unreachable" since when and why, and the store call it is in, if any.
 A reader calls the worker alive when ``at`` is less than STALE_AFTER_SECONDS old. The file is
 removed on a clean shutdown; a killed worker leaves it behind, and it goes stale.
 """
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +39,7 @@ class Heartbeat:
     host: str
     at: datetime
     started_at: datetime | None = None
+    lanes: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def age_seconds(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(timezone.utc)) - self.at).total_seconds()
@@ -42,9 +48,12 @@ class Heartbeat:
         return self.age_seconds(now) < STALE_AFTER_SECONDS
 
 
-def write_heartbeat(queue_dir: Path, started_at: datetime) -> None:
+def write_heartbeat(
+    queue_dir: Path, started_at: datetime, lanes: dict[str, dict[str, str | None]] | None = None
+) -> None:
     path = Path(queue_dir) / HEARTBEAT_FILE
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "at": utc_stamp(), "started_at": utc_stamp(started_at)}
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "at": utc_stamp(), "started_at": utc_stamp(started_at),
+              "lanes": lanes or {}}
     temporary = path.with_name(f".{HEARTBEAT_FILE}.{os.getpid()}")
     temporary.write_text(json.dumps(record) + "\n")
     os.replace(temporary, path)  # readers never see a half-written file
@@ -58,6 +67,7 @@ def read_heartbeat(queue_dir: Path) -> Heartbeat | None:
             host=str(record.get("host", "")),
             at=parse_stamp(record["at"]),
             started_at=parse_stamp(record["started_at"]) if record.get("started_at") else None,
+            lanes=dict(record.get("lanes") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

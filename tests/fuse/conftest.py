@@ -114,3 +114,19 @@ def backend(request, tmp_path):
 @pytest.fixture
 def local(tmp_path):
     return Backend("local", tmp_path)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "damaged_store: the test leaves a store plain xarray "
+                                       "cannot open on purpose (skips the after-test check)")
+
+
+@pytest.fixture(autouse=True)
+def stores_open_with_plain_xarray(request, tmp_path):
+    """A property of every merge-engine test: whatever it merged, plain xarray can read."""
+    from fuse_helpers import assert_opens_with_plain_xarray, local_stores
+    yield
+    if request.node.get_closest_marker("damaged_store"):
+        return
+    for store in local_stores(tmp_path):
+        assert_opens_with_plain_xarray(store)

@@ -1,6 +1,9 @@
 """Small builders shared by the merge-engine tests."""
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -54,3 +57,27 @@ def snapshot(path) -> dict:
         for aname, arr in group.arrays():
             out[f"{name}/{aname}"] = (arr.shape, arr[...].tolist())
     return out
+
+
+def local_stores(root: Path) -> list[Path]:
+    """Store roots under ``root``: folders with a zarr.json whose parent has none."""
+    return sorted(meta.parent for meta in root.rglob("zarr.json")
+                  if not (meta.parent.parent / "zarr.json").exists())
+
+
+def assert_opens_with_plain_xarray(store: Path) -> None:
+    """Every group of a local store opens with plain xarray and its date-times decode."""
+    import xarray as xr
+    import zarr
+    root = zarr.open_group(str(store), mode="r")
+    for path, group in [("", root)] + list(root.members(max_depth=None)):
+        if not isinstance(group, zarr.Group) or any(p.startswith("__") for p in path.split("/")):
+            continue      # journal backups are not data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", xr.SerializationWarning)
+            ds = xr.open_zarr(str(store), group=path or None, consolidated=False)
+        for name, array in ds.variables.items():
+            if " since " in str(array.encoding.get("units", "")):
+                # with cftime installed xarray falls back to cftime objects instead of failing
+                assert array.dtype.kind == "M", (f"{store} group {path or '/'!r}: {name} does "
+                                                 f"not decode to datetime64 ({array.dtype})")

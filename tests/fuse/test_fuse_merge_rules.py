@@ -78,7 +78,7 @@ def test_a_sorted_string_coordinate_inserts_in_the_middle(backend):
     schema = {"ATTRS": backend.attrs(),
               "COORDS": {"time": {"unit": {"tick": "s"}, "chunk_size": 2},
                          "sensor": {"type": "str", "chunk_size": 2}},
-              "VARS": {"level": {"coords": ["time", "sensor"]}}}
+              "VARS": {"level": {"coords": ["time", "sensor"], "type": "float64"}}}
     node = open_store(schema, environ=backend.environ)
     node.update(table([("2026-01-01 00:00", "B", 1), ("2026-01-01 00:00", "D", 2)],
                       ["time", "sensor", "level"]))

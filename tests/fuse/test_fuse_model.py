@@ -18,7 +18,8 @@ def schema(attrs):
     return {"ATTRS": attrs,
             "COORDS": {"t": {"type": "float64", "chunk_size": 3},
                        "station": {"type": "str", "sorted": False, "chunk_size": 2}},
-            "VARS": {v: {"coords": ["t", "station"]} for v in VARS}}
+            # float64 declared: untyped integer data would stay int64 (SCHEMA.md appendix)
+            "VARS": {v: {"coords": ["t", "station"], "type": "float64"} for v in VARS}}
 
 
 def random_uploads(seed: int, count: int) -> list[list[tuple]]:

@@ -14,7 +14,7 @@ from shared.fuse import DataError, SchemaError, load_schema, open_store
 from shared.fuse.convert import convert_column
 from shared.fuse.units import A_NUMBER, OK, OUTSIDE, DateTimeUnit, parse_times
 
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "30"))
 
 
 def time_schema(attrs: dict, unit: dict, source_unit: dict | None = None) -> dict:

@@ -72,3 +72,22 @@ def test_booleans_still_go_into_bool_variables(local):
     node = seeded(local, type="bool")
     node.update(pd.DataFrame(json.loads('[{"t": 1, "x": true}, {"t": 2, "x": false}]')))
     assert stored_x(local) == [True, True, False]
+
+
+@pytest.mark.parametrize("kind", ["int64", None])  # declared, and untyped integers (kept int64)
+def test_integers_past_float64_precision_are_stored_exactly(local, kind):
+    extra = {"type": kind} if kind else {}
+    node = open_store(number_schema(local.attrs(), **extra), environ=local.environ)
+    big = [2**63 - 1, -(2**63), 2**53 + 1, 9007199254740993]
+    node.update(pd.DataFrame({"t": ["0", "1"], "x": [str(big[0]), str(big[1])]}))
+    node.update(pd.DataFrame({"t": [2.0, 3.0], "x": pd.array(big[2:], dtype="Int64")}))
+    assert stored_x(local) == big
+
+
+@pytest.mark.parametrize("cell", ["9223372036854775808", "-9223372036854775809", "1e19", 2**64])
+def test_an_integer_beyond_int64_is_a_data_error_not_garbage(local, cell):
+    node = open_store(number_schema(local.attrs(), type="int64"), environ=local.environ)
+    node.update(pd.DataFrame({"t": ["0"], "x": ["7"]}))
+    with pytest.raises(DataError, match=r"row 1, column x: .* is not an integer of type int64"):
+        node.update(pd.DataFrame({"t": ["1"], "x": [cell]}, dtype=object))
+    assert stored_x(local) == [7]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import ConfigError, load_settings
+from gateway_helpers import make_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -115,3 +116,19 @@ def test_schema_paths_resolve_against_schemas_dir_when_set(tmp_path):
     settings = load_settings({"ENDPOINTS_CONFIG": str(config), "SCHEMAS_DIR": str(other)}, dotenv=None)
     assert settings.endpoint("a").schema_path == other / "s.yaml"
     assert settings.endpoint("a").users == ("u1",)
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("OPERATORS", "alice,,bob", "OPERATORS: 'alice,,bob' has an empty name"),
+    ("S3_READ_TIMEOUT", "soon", "S3_READ_TIMEOUT: 'soon' is not a number"),
+    ("MAX_COLUMNS", "0", "MAX_COLUMNS: 0 is below the minimum 1"),
+    ("PUBLIC_DOCS", "maybe", "PUBLIC_DOCS: 'maybe' is not a boolean"),
+])
+def test_new_settings_are_validated_naming_the_variable(tmp_path, variable, value, says):
+    with pytest.raises(ConfigError) as error:
+        make_settings(tmp_path / "queue", **{variable: value})
+    assert str(error.value).startswith(says)
+
+
+def test_operators_are_a_comma_separated_list(tmp_path):
+    assert make_settings(tmp_path / "queue", OPERATORS=" alice , bob").operators == ("alice", "bob")

@@ -176,3 +176,20 @@ def test_done_items_older_than_the_retention_are_pruned(tmp_path):
     wait_for(lambda: not queue.items("done"))
     worker.request_stop("test")
     thread.join(30)
+
+
+def test_columns_the_engine_leaves_out_are_recorded_on_the_done_item_even_when_no_gateway_checked(tmp_path):
+    queue = Queue(tmp_path / "queue")
+    unchecked = queue.enqueue("tree", b"timestamp,tree_id,sap_flow,humidity\n2026-06-14 06:00:00,oak-01,10,80\n",
+                              format="csv")
+    records = b'[{"timestamp": "2026-06-14 07:00:00", "tree_id": "oak-01", "sap_flow": 11, "wind": 3}]'
+    unchecked_json = queue.enqueue("tree", records, format="json")
+    checked = queue.enqueue("tree", b"timestamp,tree_id,sap_flow,humidity\n2026-06-14 08:00:00,oak-01,12,81\n",
+                            format="csv", ignored_columns=["humidity"])
+    schemas = {"tree": schema_copy(tmp_path, "tree", STORE_URL=str(tmp_path / "tree.zarr"))}
+    running = RunningWorker(tmp_path / "queue", schemas, {})
+    wait_for(lambda: done_count(queue) == 3)
+    running.stop()
+    assert queue.find(unchecked.id).sidecar.ignored_columns == ["humidity"]
+    assert queue.find(unchecked_json.id).sidecar.ignored_columns == ["wind"]
+    assert queue.find(checked.id).sidecar.ignored_columns == ["humidity"]
