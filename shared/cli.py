@@ -2,6 +2,7 @@
 
     zarr-ingress gateway [gunicorn args]   -> python -m gateway
     zarr-ingress worker [args]             -> python -m worker
+    zarr-ingress scheduler [--run-now NAME] -> python -m scheduler
     zarr-ingress queue ...                 -> python -m worker.queue_cli ...
     zarr-ingress schema check FILE...      -> python -m shared.schema_cli check FILE...
     zarr-ingress store ...                 -> python -m shared.store_cli ...
@@ -18,6 +19,7 @@ import sys
 COMMANDS = {
     "gateway": ("gateway", "run the HTTP gateway (gunicorn)"),
     "worker": ("worker", "run the queue worker that merges uploads into their stores"),
+    "scheduler": ("scheduler", "run the active_scrappers on their cron schedules (--run-now NAME: once)"),
     "queue": ("worker.queue_cli", "inspect and repair the queue: status, failed, show, retry, purge"),
     "schema": ("shared.schema_cli", "check schema files: schema check FILE... (errors and warnings)"),
     "store": ("shared.store_cli", "repair a store: remove a coordinate entry an operator names"),
@@ -26,7 +28,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: zarr-ingress COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

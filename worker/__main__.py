@@ -11,8 +11,10 @@ from typing import Mapping
 from shared.config import ConfigError, Settings, load_settings, merged_environ
 from shared.schema_file import WatchedSchema, force_reload
 from shared.fuse.errors import SchemaError
+from shared.notify import notifier_from
 from shared.plugins import load_extractors
 
+from worker.alerts import DEFAULT_STORE_DOWN_MINUTES
 from worker.lane import LaneConfig
 from worker.logs import configure_logging, log_event
 from worker.payloads import PayloadReader
@@ -26,7 +28,7 @@ def load_schemas(settings: Settings) -> dict[str, object]:
     one at start stops the worker (SchemaError), an invalid new version later is refused.
     Warnings are logged here, once per start (and by WatchedSchema at each reload), and never
     stop it."""
-    schemas = {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.endpoints}
+    schemas = {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.queue_endpoints}
     for name, watched in schemas.items():
         for warning in watched.schema.warnings:
             log.warning("schema warning endpoint=%s %s", name, warning)
@@ -43,10 +45,21 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
 
 
+def env_minutes(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of minutes, got {text!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name}: {value:g} must be above 0 minutes")
+    return value
+
+
 def payload_readers(settings: Settings) -> dict[str, PayloadReader]:
     """Every endpoint's reader; every configured extractor imported and checked (ConfigError)."""
-    extractors = load_extractors(settings.endpoints)
-    return {e.name: PayloadReader(e, extractors.get(e.name)) for e in settings.endpoints}
+    extractors = load_extractors(settings.queue_endpoints)
+    return {e.name: PayloadReader(e, extractors.get(e.name)) for e in settings.queue_endpoints}
 
 
 def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
@@ -68,6 +81,8 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
         metrics_addr=environ.get("WORKER_METRICS_ADDR", "0.0.0.0"),
         environ=environ,
         readers=payload_readers(settings),
+        notifier=notifier_from(environ, settings.smtp, process="worker"),
+        store_down_seconds=60 * env_minutes(environ, "NOTIFY_STORE_DOWN_MINUTES", DEFAULT_STORE_DOWN_MINUTES),
     )
 
 

@@ -29,11 +29,13 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from shared.fuse import open_store
+from shared.notify import Notifier
 from shared.parse import header_columns
 from shared.queue import Queue
 from shared.queue.heartbeat import utc_stamp
 from shared.schema_file import current
 
+from worker.alerts import DEFAULT_STORE_DOWN_MINUTES, StoreOutage
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
@@ -94,8 +96,12 @@ class Lane(threading.Thread):
         stop: threading.Event,
         environ: Mapping[str, str] | None = None,
         reader: PayloadReader | None = None,
+        notifier: Notifier | None = None,
+        store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.notifier = notifier
+        self.outage = StoreOutage(endpoint, notifier, store_down_seconds)
         self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
         self.endpoint = endpoint
         self.watched = schema  # a WatchedSchema (reloaded when its file changes) or a fixed Schema
@@ -192,11 +198,14 @@ class Lane(threading.Thread):
     def _store_reached(self) -> None:
         if self.state != "ok":
             self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
+        self.outage.ok()
 
     def _store_unreachable(self, error: BaseException) -> None:
         if self.state != "store unreachable":  # the first failure of a run says since when
             self.state_since = datetime.now(timezone.utc)
         self.state, self.state_reason = "store unreachable", one_line(error)
+        self.outage.trouble(one_line(error))
+
     def _reload_schema(self) -> None:
         # At each batch: a fixed schema file is in force for the next merge (then `queue retry`
         # just works); an invalid new version was refused by WatchedSchema and the old one stays.
@@ -395,6 +404,9 @@ class Lane(threading.Thread):
         attempts = self._attempts(entry) + 1
         self.queue.fail(self._counted(entry), one_line(error), trace)
         self.metrics.failed.labels(self.endpoint).inc()
+        if self.notifier is not None:
+            self.notifier.add(f"worker: upload {entry.item.sidecar.id} of endpoint {self.endpoint} went to failed/ "
+                              f"after {attempts} attempt(s): {one_line(error)}")
         log_event(
             log, "failed", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
             node=entry.item.sidecar.node_path or "/", attempts=attempts, error=one_line(error),

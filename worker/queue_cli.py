@@ -1,6 +1,7 @@
 """``zarr-ingress queue ...``: the operator's view of the spool, and the way to fix, retry or purge.
 
-    status                      items per state and endpoint, oldest waiting item, worker alive?
+    status                      items per state and endpoint, oldest waiting item, worker alive?,
+                                scrapers with their last and next run (ISO 8601 UTC)
     failed [--endpoint E]       failed items: id, endpoint, node, when, one-line reason
     show ID [--lines N]         an item's sidecar, error, traceback and first payload lines
     retry ID... | --all | --endpoint E | --since T | --until T    failed items back to the queue,
@@ -26,6 +27,7 @@ from shared.config import ConfigError, load_settings
 from shared.queue import FAILED, Item, Queue, QueueError, id_time
 
 from shared.queue.heartbeat import parse_stamp, read_heartbeat, utc_stamp
+from shared.queue.scheduler_state import SchedulerState
 
 # State folder on disk -> state name shown to operators.
 STATE_NAMES = {"accepted": "waiting", "active": "active", "done": "done", "failed": "failed"}
@@ -77,6 +79,7 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
     heartbeat = read_heartbeat(queue.root)
     alive = heartbeat is not None and heartbeat.is_alive(now)
     totals = {state: sum(c[state] for c in counts.values()) for state in STATE_NAMES.values()}
+    scrapers = SchedulerState(queue.root).read()  # written by `zarr-ingress scheduler`
 
     if args.json:
         print(json.dumps({
@@ -92,6 +95,7 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
                 "heartbeat_at": utc_stamp(heartbeat.at) if heartbeat else None,
                 "lanes": heartbeat.lanes if heartbeat else {},
             },
+            "scrapers": scrapers,
         }, indent=2))
         return 0
     states = list(STATE_NAMES.values())
@@ -111,6 +115,12 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
               f"heartbeat {human_age(heartbeat.age_seconds(now))} ago)")
         for endpoint in sorted(heartbeat.lanes):
             print(f"lane {endpoint}: {lane_line(heartbeat.lanes[endpoint], now)}")
+    if scrapers:
+        print(table(["scraper", "last run", "outcome", "next run"], [
+            [name, str(entry.get("last_run") or "never"),
+             "" if "last_ok" not in entry else "ok" if entry["last_ok"] else f"{entry.get('failed')} failed",
+             str(entry.get("next_run") or "")]
+            for name, entry in sorted(scrapers.items())]))
     return 0
 
 

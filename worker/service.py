@@ -18,9 +18,11 @@ from typing import Any, Mapping
 
 from filelock import FileLock, Timeout
 
+from shared.notify import Notifier
 from shared.queue import Queue
 
 from shared.queue.heartbeat import HEARTBEAT_SECONDS, remove_heartbeat, write_heartbeat
+from worker.alerts import DEFAULT_STORE_DOWN_MINUTES
 from worker.lane import Lane, LaneConfig
 from worker.payloads import PayloadReader
 from worker.logs import log_event
@@ -48,8 +50,12 @@ class Worker:
         metrics_addr: str = "0.0.0.0",
         environ: Mapping[str, str] | None = None,
         readers: Mapping[str, PayloadReader] | None = None,
+        notifier: Notifier | None = None,
+        store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
         stall_log_seconds: float = STALL_LOG_SECONDS,
     ) -> None:
+        self.notifier = notifier  # operators' digest: failed uploads, long store outages
+        self.store_down_seconds = store_down_seconds
         self.queue_dir = Path(queue_dir)
         self.readers = dict(readers or {})  # by endpoint: extractor plugins and binary formats
         self.schemas = dict(schemas)
@@ -106,10 +112,13 @@ class Worker:
         for item in recovered:
             log_event(log, "recovered", id=item.sidecar.id, endpoint=item.sidecar.endpoint)
         self.metrics.serve(self.metrics_port, self.metrics_addr)
+        if self.notifier is not None:
+            self.notifier.start()
 
         for name, schema in self.schemas.items():
             self.lanes[name] = Lane(name, schema, queue, self.config, self.metrics, self.stop, self.environ,
-                                    reader=self.readers.get(name))
+                                    reader=self.readers.get(name), notifier=self.notifier,
+                                    store_down_seconds=self.store_down_seconds)
         observer = start_watching(self.queue_dir / "accepted", self._wake)
         for lane in self.lanes.values():
             lane.start()
@@ -137,6 +146,8 @@ class Worker:
                     # A merge stuck past the deadline: its items stay in active/ and the next
                     # worker's recover() puts them back; the merge is idempotent.
                     log_event(log, "lane_abandoned", logging.WARNING, endpoint=lane.endpoint)
+            if self.notifier is not None:
+                self.notifier.close()  # what is pending goes out at stop
         return 0
 
     def _report_stalls(self) -> None:

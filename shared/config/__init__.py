@@ -26,6 +26,7 @@ from shared.config.endpoints import (
     read_endpoints_file,
 )
 from shared.config.errors import ConfigError
+from shared.config.scrapers import Scraper
 
 __all__ = [
     "ConfigError", "DEFAULT_CONTENT_TYPES", "Endpoint", "EndpointsFile", "RESERVED_ROUTES", "Settings",
@@ -63,14 +64,30 @@ class Settings:
     done_retention_days: float = 7.0
     worker_metrics_port: int = 9101
     # From the endpoints file's `configuration.smtp` / `active_scrappers`: read and validated,
-    # kept for the alerts and the scheduler (not used yet: see `config_warnings`).
+    # for the alerts (shared/notify.py) and the scheduler (scheduler/).
     smtp: SmtpSettings | None = None
-    scrappers: tuple[Mapping[str, Any], ...] = ()
+    scrappers: tuple[Mapping[str, Any], ...] = ()  # raw entries, as written
+    scrapers: tuple[Scraper, ...] = ()  # validated: what the scheduler runs
     config_warnings: tuple[str, ...] = ()  # logged once by each process at start
     max_columns: int = 2_000
     public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
     operators: tuple[str, ...] = ()  # users who may read every upload's status
     s3_read_timeout: float = 30.0  # seconds one S3 attempt may wait for an answer (the engine reads it too)
+
+    @property
+    def queue_endpoints(self) -> tuple[Endpoint, ...]:
+        """Every queue folder the worker merges: the upload endpoints and one per scraper.
+
+        A scraper's items are uploads in all but origin, so the worker reads them through the
+        same kind of endpoint (its schema, extractor and config folder); the gateway serves
+        only `endpoints`.
+        """
+        pulled = tuple(
+            Endpoint(name=s.name, route=f"/scrapers/{s.name}", schema_path=s.schema_path, target_node=s.target_node,
+                     fn_module=s.fn_module, extract_fn=s.extract_fn, content_types=("*/*",), config_dir=s.config_dir)
+            for s in self.scrapers
+        )
+        return self.endpoints + pulled
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint called `name`; KeyError when there is none."""
@@ -122,6 +139,7 @@ def load_settings(
         endpoints=config.endpoints,
         smtp=config.smtp,
         scrappers=config.scrappers,
+        scrapers=config.scrapers,
         config_warnings=config.warnings,
         production=production,
         auth_enabled=reader.boolean("AUTH_ENABLED", True),

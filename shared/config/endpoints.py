@@ -8,8 +8,8 @@ One loader knows every key (DESIGN.md section 6):
   `active_scrappers`, each optional.
 
 Endpoint entries are flat or carry their data-source keys nested under `data_source:`. An
-unknown key is an error naming it with a "did you mean"; a key read but not used yet (SMTP,
-scrappers) is kept on the result and reported in `warnings`, never dropped silently.
+unknown key is an error naming it with a "did you mean". `active_scrappers` entries are
+validated in shared/config/scrapers.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from shared.config.errors import ConfigError
+from shared.config.scrapers import Scraper, load_scrapers
 
 # Routes the gateway serves itself; an upload endpoint may not shadow them.
 RESERVED_ROUTES = ("/health", "/ready", "/metrics", "/openapi.json", "/api/v1/uploads")
@@ -78,7 +79,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """`configuration.smtp`: where alerts go (the alerts themselves come with another issue)."""
+    """`configuration.smtp`: where alerts go (shared/notify.py)."""
 
     notify_to: tuple[str, ...]
     host: str | None = None
@@ -94,8 +95,9 @@ class EndpointsFile:
     endpoints: tuple[Endpoint, ...]
     base: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # env name -> (file key, value)
     smtp: SmtpSettings | None = None
-    scrappers: tuple[Mapping[str, Any], ...] = ()
+    scrappers: tuple[Mapping[str, Any], ...] = ()  # the raw entries, as written
     warnings: tuple[str, ...] = ()
+    scrapers: tuple[Scraper, ...] = ()  # the same, validated (shared/config/scrapers.py)
 
 
 def load_endpoints(config_file: Path, schemas_dir: Path | None = None) -> tuple[Endpoint, ...]:
@@ -129,13 +131,14 @@ def read_endpoints_file(
         raise ConfigError(f"{where}: expected a non-empty list of endpoints (a YAML list, or a mapping with endpoints:)")
 
     base, smtp, warnings = _configuration(where, configuration, smtp_password)
-    scrapper_list = _scrappers(where, scrappers)
-    if scrapper_list:
-        names = ", ".join(str(s.get("name")) for s in scrapper_list)
-        warnings.append(f"{where}: active_scrappers ({names}) read but not run yet: this version has no scheduler")
-    endpoints = _endpoints(where, entries, schemas_dir if schemas_dir is not None else config_file.parent,
-                           config_file.parent)
-    return EndpointsFile(config_file, endpoints, base, smtp, scrapper_list, tuple(warnings))
+    schema_base = schemas_dir if schemas_dir is not None else config_file.parent
+    scrapers = load_scrapers(where, scrappers, schema_base, config_file.parent)
+    endpoints = _endpoints(where, entries, schema_base, config_file.parent)
+    for index, scraper in enumerate(scrapers):
+        if any(endpoint.name == scraper.name for endpoint in endpoints):
+            raise ConfigError(f"{where}: active_scrappers[{index}] ({scraper.name}).name: also an endpoint's name; "
+                              "each names its own queue folder, so pick another")
+    return EndpointsFile(config_file, endpoints, base, smtp, tuple(scrappers or ()), tuple(warnings), scrapers)
 
 
 def _check_keys(at: str, mapping: Mapping[Any, Any], allowed: tuple[str, ...]) -> None:
@@ -167,8 +170,6 @@ def _configuration(
             raise ConfigError(f"{where}: configuration.base.{key}: expected a plain value, got {value!r}")
         base[BASE_KEYS[key]] = (f"{where}: configuration.base.{key}", str(value))
     smtp = _smtp(where, configuration.get("smtp"), smtp_password)
-    if smtp is not None:
-        warnings.append(f"{where}: configuration.smtp read but not used yet: this version sends no alerts")
     return base, smtp, warnings
 
 
@@ -198,17 +199,6 @@ def _smtp(where: str, raw: Any, password: str | None) -> SmtpSettings | None:
             raise ConfigError(f"{at}.{key}: expected a string, got {value!r}")
         text[key] = value
     return SmtpSettings(tuple(notify), text["host"], port, text["from_email"], text["username"], password or None)
-
-
-def _scrappers(where: str, raw: Any) -> tuple[Mapping[str, Any], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: active_scrappers: expected a list of scrapper entries")
-    for index, entry in enumerate(raw):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            raise ConfigError(f"{where}: active_scrappers[{index}]: expected a mapping with a name")
-    return tuple(raw)
 
 
 def _endpoints(where: str, entries: list[Any], schema_base: Path, config_dir: Path) -> tuple[Endpoint, ...]:

@@ -48,6 +48,8 @@ endpoints:
 active_scrappers:
   - name: weather
     cron: "0 * * * *"
+    schema_path: schemas/tree_schema_v1.yaml
+    request: {url: "http://127.0.0.1:9/weather"}
 """
 
 
@@ -59,7 +61,7 @@ def test_original_design_mapping_with_endpoints_is_read(tmp_path):
     assert settings.config_warnings == () and settings.smtp is None
 
 
-def test_later_form_fills_settings_and_keeps_unused_keys_as_warnings(tmp_path):
+def test_later_form_fills_settings_smtp_and_scrapers(tmp_path):
     config = config_folder(tmp_path, LATER_FORM)
     settings = load_settings({"CONFIG_PATH": str(config), "SMTP_PASSWORD": "mail-s3cret"}, dotenv=None)
     assert settings.endpoints_config == config
@@ -71,8 +73,8 @@ def test_later_form_fills_settings_and_keeps_unused_keys_as_warnings(tmp_path):
     assert settings.smtp.notify_to == ("a@example.org", "b@example.org")
     assert (settings.smtp.port, settings.smtp.password) == (587, "mail-s3cret")
     assert [s["name"] for s in settings.scrappers] == ["weather"]
-    warnings = " ".join(settings.config_warnings)
-    assert "configuration.smtp read but not used yet" in warnings and "active_scrappers (weather)" in warnings
+    assert [s.name for s in settings.scrapers] == ["weather"]
+    assert settings.config_warnings == ()  # smtp and scrappers are used now: no "read but not used"
     assert "mail-s3cret" not in repr(settings)
 
 
