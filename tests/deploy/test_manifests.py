@@ -277,7 +277,7 @@ def test_every_pod_loads_a_valid_configuration_and_each_route_reaches_its_pod(ku
     paths = [p for rule in one(docs, "Ingress")["spec"]["rules"] for p in rule["http"]["paths"]]
     services = {s["metadata"]["name"]: s for s in objects(docs, "Service")}
     for pod in pod_names(sts):
-        # The scheduler reads the same settings; its command arrives with its own issue.
+        # The scheduler reads the same settings.
         gateway, worker = (pod_settings(docs, pod, name, tmp_path / pod / name) for name in ("gateway", "worker"))
         assert gateway.production and gateway.auth_enabled and gateway.users
         assert [e.name for e in gateway.endpoints] == [e.name for e in worker.endpoints], \
