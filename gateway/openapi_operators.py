@@ -53,7 +53,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
                 "200": {
                     "description": "The body, in the content type it was sent with; `X-Upload-SHA256` is its hash.",
                     "headers": {"X-Upload-SHA256": {"schema": {"type": "string"}}},
-                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                 },
                 "401": unauthorized,
                 "404": _error(_NOT_FOUND),

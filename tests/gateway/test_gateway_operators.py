@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from openapi_schema_validator import OAS30Validator
 from gateway_helpers import Gunicorn
 
 from shared.queue import Queue
@@ -18,6 +19,12 @@ from shared.queue.scheduler_state import SchedulerState
 OPERATOR = ("alice", "Al1ce-pw-5x9")
 PLAIN = ("test", "test")
 BAD_CSV = b"timestamp,tree_id,sap_flow\n2026-06-14 06:00:00,oak-01,not-a-number\n"
+
+
+def assert_matches_spec(server: Gunicorn, body: object, schema: dict) -> None:
+    """`body` is what the gateway's own OpenAPI document says it is (schemathesis checks the same live)."""
+    spec = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    OAS30Validator({**schema, "components": spec["components"]}).validate(body)
 
 
 def failed_upload(queue: Queue, payload: bytes, reason: str) -> str:
@@ -30,7 +37,7 @@ def failed_upload(queue: Queue, payload: bytes, reason: str) -> str:
 
 @pytest.fixture
 def gateway(tmp_path: Path):
-    server = Gunicorn(tmp_path / "queue", tmp_path, OPERATORS="alice")
+    server = Gunicorn(tmp_path / "queue", tmp_path, OPERATORS="alice", WEB_CONCURRENCY="1")
     try:
         yield server, Queue(tmp_path / "queue")
     finally:
@@ -47,6 +54,7 @@ def test_operator_lists_reads_retries_and_purges_failed_uploads(gateway):
     assert listed.status_code == 200
     assert [(r["id"], r["endpoint"], r["attempts"]) for r in listed.json()] == [(first, "tree", 1), (second, "tree", 1)]
     assert "not-a-number" in listed.json()[0]["error"] and listed.json()[0]["failed_at"]
+    assert_matches_spec(server, listed.json(), {"type": "array", "items": {"$ref": "#/components/schemas/FailedUpload"}})
     assert [r["id"] for r in requests.get(f"{server.url}/api/v1/failed?limit=1", auth=OPERATOR, timeout=10).json()] == [first]
     unknown = requests.get(f"{server.url}/api/v1/failed?endpoint=nope", auth=OPERATOR, timeout=10)
     assert unknown.status_code == 400 and "nope" in unknown.json()["error"]
@@ -104,3 +112,5 @@ def test_status_shows_worker_lanes_queue_counts_and_scrapers(gateway):
     assert status["queue"]["counts"]["tree"] == {"waiting": 1, "active": 0, "done": 0, "failed": 1}
     assert status["queue"]["oldest_waiting"]["id"] == waiting
     assert [(s["name"], s["last_run"], s["last_ok"]) for s in status["scrapers"]] == [("weather", "2026-06-14T06:15:00Z", True)]
+    for body in (before, status):
+        assert_matches_spec(server, body, {"$ref": "#/components/schemas/MergingStatus"})
