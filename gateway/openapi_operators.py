@@ -58,6 +58,20 @@ def operator_paths() -> dict[str, dict[str, Any]]:
                 "401": unauthorized,
                 "404": _error(_NOT_FOUND),
             },
+        }, "put": {
+            "tags": ["operators"], "operationId": "replace_payload",
+            "summary": "A failed upload's corrected body, keeping its id (as `zarr-ingress queue replace`); then retry it",
+            "parameters": [_ID_PARAMETER],
+            "requestBody": {"required": True, "description": "The whole corrected file, in the upload's format.",
+                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+            "responses": {
+                "200": _json("Replaced; the upload stays failed until it is retried.", "ReplacedPayload"),
+                "400": _error("The body is empty."),
+                "401": unauthorized,
+                "404": _error(_NOT_FOUND),
+                "409": _error("The upload is not failed: only failed uploads can be replaced."),
+                "413": _error("The body is over MAX_UPLOAD_BYTES."),
+            },
         }},
         "/api/v1/uploads/{upload_id}/retry": {"post": {
             "tags": ["operators"], "operationId": "retry_upload",
@@ -113,6 +127,17 @@ def operator_schemas() -> dict[str, Any]:
             "required": ["id", "state", "endpoint"],
             "properties": {"id": {"type": "string"}, "state": {"type": "string", "enum": ["queued", "purged"]},
                            "endpoint": {"type": "string"}},
+        },
+        "ReplacedPayload": {
+            "type": "object",
+            "required": ["id", "state", "endpoint", "size", "sha256", "replaced"],
+            "properties": {
+                "id": {"type": "string"}, "state": {"type": "string", "enum": ["failed"]},
+                "endpoint": {"type": "string"}, "size": {"type": "integer", "minimum": 0}, "sha256": {"type": "string"},
+                "replaced": {"type": "array", "description": "Earlier bodies, oldest first.", "items": {
+                    "type": "object", "properties": {"sha256": {"type": "string"}, "size": {"type": "integer"},
+                                                     "replaced_at": {"type": "string", "format": "date-time"}}}},
+            },
         },
         "MergingStatus": {
             "type": "object",

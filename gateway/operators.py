@@ -2,6 +2,7 @@
 
     GET    /api/v1/failed?endpoint=&limit=     failed uploads: id, endpoint, error, attempts, failed_at
     GET    /api/v1/uploads/<id>/payload        the stored body of an upload, byte for byte
+    PUT    /api/v1/uploads/<id>/payload        a failed upload's corrected body (as `queue replace`)
     POST   /api/v1/uploads/<id>/retry          a failed upload back to the queue, in its original order
     DELETE /api/v1/uploads/<id>                purge a failed upload
     GET    /api/v1/status                      worker heartbeat, lanes, queue counts, scrapers
@@ -22,7 +23,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from gateway.errors import BadUpload, Forbidden, NotFound, Rejected
+from gateway.errors import BadUpload, Forbidden, NotFound, Rejected, TooLarge
 from shared.config import Settings
 from shared.queue import ACCEPTED, ACTIVE, DONE, FAILED, ID_PATTERN, Item, Queue, QueueError, id_time
 from shared.queue.heartbeat import read_heartbeat, utc_stamp
@@ -91,6 +92,24 @@ def register_operator_api(
         response.headers["Content-Disposition"] = f'attachment; filename="{item.sidecar.payload_name}"'
         response.headers["X-Upload-SHA256"] = item.sidecar.sha256
         return response
+
+    @app.put("/api/v1/uploads/<upload_id>/payload")
+    @protected
+    def replace_payload(upload_id: str) -> Response:
+        item = operator_item(upload_id)
+        payload = request.get_data(cache=False)  # the body as sent: no form, no decoding
+        if not payload:
+            raise BadUpload("the body is empty: send the corrected file with `--data-binary @file`")
+        if len(payload) > settings.max_upload_bytes:  # the route's limit also allows multipart framing
+            raise TooLarge(f"body is over the limit of {settings.max_upload_bytes} bytes")
+        try:
+            replaced = queue.replace_payload(item.id, payload)
+        except QueueError as error:
+            raise WrongState(str(error)) from None
+        log.info("replaced id=%s endpoint=%s user=%s bytes=%d", replaced.id, replaced.endpoint,
+                 current_user() or "-", replaced.sidecar.size)
+        return jsonify(id=replaced.id, state="failed", endpoint=replaced.endpoint, size=replaced.sidecar.size,
+                       sha256=replaced.sidecar.sha256, replaced=replaced.sidecar.extra.get("replaced", []))
 
     @app.post("/api/v1/uploads/<upload_id>/retry")
     @protected

@@ -63,12 +63,24 @@ def test_operator_lists_reads_retries_and_purges_failed_uploads(gateway):
     assert payload.status_code == 200 and payload.content == BAD_CSV
     assert payload.headers["X-Upload-SHA256"] == hashlib.sha256(BAD_CSV).hexdigest()
 
+    fixed = BAD_CSV.replace(b"not-a-number", b"118.2")
+    replaced = requests.put(f"{server.url}/api/v1/uploads/{first}/payload", data=fixed, auth=OPERATOR, timeout=10)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["sha256"] == hashlib.sha256(fixed).hexdigest()
+    assert replaced.json()["replaced"][0]["sha256"] == hashlib.sha256(BAD_CSV).hexdigest()
+    assert_matches_spec(server, replaced.json(), {"$ref": "#/components/schemas/ReplacedPayload"})
+    assert queue.find(first).read_payload() == fixed and queue.find(first).state == "failed"
+    empty = requests.put(f"{server.url}/api/v1/uploads/{first}/payload", data=b"", auth=OPERATOR, timeout=10)
+    assert empty.status_code == 400 and "--data-binary" in empty.json()["error"]
+
     retried = requests.post(f"{server.url}/api/v1/uploads/{first}/retry", auth=OPERATOR, timeout=10)
     assert retried.status_code == 202 and retried.headers["Location"] == f"/api/v1/uploads/{first}"
     assert queue.find(first).state == "accepted"
     again = requests.post(f"{server.url}/api/v1/uploads/{first}/retry", auth=OPERATOR, timeout=10)
     assert again.status_code == 409 and "only failed" in again.json()["error"]
 
+    late = requests.put(f"{server.url}/api/v1/uploads/{first}/payload", data=fixed, auth=OPERATOR, timeout=10)
+    assert late.status_code == 409 and "only failed" in late.json()["error"]
     not_failed = requests.delete(f"{server.url}/api/v1/uploads/{waiting}", auth=OPERATOR, timeout=10)
     assert not_failed.status_code == 409 and queue.find(waiting) is not None
     purged = requests.delete(f"{server.url}/api/v1/uploads/{second}", auth=OPERATOR, timeout=10)
@@ -83,9 +95,10 @@ def test_plain_user_is_refused_and_cannot_tell_which_ids_exist(gateway):
     unknown = "20200101T000000_000000000Z"
     assert requests.get(f"{server.url}/api/v1/failed", auth=PLAIN, timeout=10).status_code == 403
     assert requests.get(f"{server.url}/api/v1/status", auth=PLAIN, timeout=10).status_code == 403
-    for method, suffix in [("GET", "/payload"), ("POST", "/retry"), ("DELETE", "")]:
+    for method, suffix in [("GET", "/payload"), ("PUT", "/payload"), ("POST", "/retry"), ("DELETE", "")]:
         answers = [
-            requests.request(method, f"{server.url}/api/v1/uploads/{upload_id}{suffix}", auth=PLAIN, timeout=10)
+            requests.request(method, f"{server.url}/api/v1/uploads/{upload_id}{suffix}", data=b"a,b\n1,2\n",
+                             auth=PLAIN, timeout=10)
             for upload_id in (mine, unknown)
         ]
         assert [a.status_code for a in answers] == [404, 404], method

@@ -86,7 +86,8 @@ def test_service_routes_are_documented_and_public_except_the_upload_status(commi
 def test_operator_routes_need_credentials_and_document_the_refusals(committed: dict) -> None:
     paths = committed["paths"]
     operations = [paths["/api/v1/failed"]["get"], paths["/api/v1/status"]["get"],
-                  paths["/api/v1/uploads/{upload_id}/payload"]["get"], paths["/api/v1/uploads/{upload_id}/retry"]["post"],
+                  paths["/api/v1/uploads/{upload_id}/payload"]["get"], paths["/api/v1/uploads/{upload_id}/payload"]["put"],
+                  paths["/api/v1/uploads/{upload_id}/retry"]["post"],
                   paths["/api/v1/uploads/{upload_id}"]["delete"]]
     for operation in operations:
         assert "security" not in operation and operation["tags"] == ["operators"]
