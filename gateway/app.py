@@ -3,6 +3,8 @@
     POST {endpoint}               upload into the root node of the endpoint's store
     POST {endpoint}/{node_path}   upload into node `node_path`
     GET  /api/v1/uploads/<id>     queued / done / failed (with the reason)
+    operators only (gateway/operators.py): /api/v1/failed, /api/v1/status, an upload's payload,
+    retry and purge
     GET  /health  /ready  /metrics  /openapi.json
 
 The order of checks for an upload is: route (404/405), credentials (401), endpoint users (403),
@@ -38,6 +40,7 @@ from gateway.auth import PasswordCheck
 from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, Unavailable
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
+from gateway.operators import register_operator_api
 from gateway.schema_check import SchemaCheck
 from gateway.upload import MULTIPART_OVERHEAD, RAW, check_node_path, read_upload
 from shared.binary import BINARY_FORMATS, check_magic
@@ -249,6 +252,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             if not settings.production:
                 body["traceback"] = sidecar.traceback
         return jsonify(body)
+
+    register_operator_api(app, settings, queue, protected, current_user)
 
     @app.get("/health")
     def health() -> Response:

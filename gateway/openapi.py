@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.openapi_operators import TAG as OPERATORS_TAG, operator_paths, operator_schemas
 from gateway.upload import NODE_PATH_MAX_LENGTH
 from shared.config import Endpoint
 
@@ -55,6 +56,10 @@ def build_spec(endpoints: Iterable[Endpoint], *, public_docs: bool = True) -> di
         paths[endpoint.route] = {"post": _upload_operation(endpoint, with_node_path=False)}
         paths[endpoint.route + "/{node_path}"] = {"post": _upload_operation(endpoint, with_node_path=True)}
     paths.update(_service_paths(public_docs))
+    for path, operations in operator_paths().items():
+        paths.setdefault(path, {}).update(operations)
+    components = _components()
+    components["schemas"].update(operator_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -69,10 +74,11 @@ def build_spec(endpoints: Iterable[Endpoint], *, public_docs: bool = True) -> di
         "tags": [
             {"name": "uploads", "description": "Send tables; one pair of routes per configured endpoint."},
             {"name": "service", "description": "Health, readiness, metrics and this document."},
+            OPERATORS_TAG,
         ],
         "security": [{"basicAuth": []}],
         "paths": paths,
-        "components": _components(),
+        "components": components,
     }
 
 

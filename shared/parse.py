@@ -90,7 +90,12 @@ def _delimiter(text: str) -> str:
     return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
 
 
+SINGLE_LINE = "the body is a single line: `curl -d` strips newlines; send it with `--data-binary @file`"
+
+
 def _csv_columns(text: str, max_columns: int | None = None) -> list[str]:
+    if "\n" not in text and "\r" not in text:
+        raise ParseError(SINGLE_LINE)  # a header with its rows glued on, never a table worth reading
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
         header = next(rows)

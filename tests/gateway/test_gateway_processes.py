@@ -191,3 +191,19 @@ def test_bad_settings_stop_the_gateway_with_one_line_naming_the_variable(tmp_pat
         )
         assert result.returncode == 2, name
         assert result.stderr.strip().count("\n") == 0 and expected in result.stderr, (name, result.stderr)
+
+
+def test_csv_file_sent_with_curl_d_is_refused_with_the_flag_to_use_instead(gunicorn, tmp_path):
+    logger_file = tmp_path / "tree.csv"
+    logger_file.write_bytes(b"timestamp,tree_id,sap_flow\r\n2026-06-14 06:00:00,oak-01,118.2\r\n")
+    answer = subprocess.run(
+        ["curl", "-s", "-u", "test:test", "-H", "Content-Type: text/csv", "-d", f"@{logger_file}",
+         f"{gunicorn.url}/api/v1/tree"], capture_output=True, timeout=30, check=True,
+    )
+    body = json.loads(answer.stdout)
+    assert "`curl -d` strips newlines; send it with `--data-binary @file`" in body["error"]
+    accepted = subprocess.run(
+        ["curl", "-s", "-u", "test:test", "-H", "Content-Type: text/csv", "--data-binary", f"@{logger_file}",
+         f"{gunicorn.url}/api/v1/tree"], capture_output=True, timeout=30, check=True,
+    )
+    assert json.loads(accepted.stdout)["status"] == "accepted"

@@ -83,6 +83,18 @@ def test_service_routes_are_documented_and_public_except_the_upload_status(commi
     assert "security" not in status and {"200", "401", "404"} == set(status["responses"])
 
 
+def test_operator_routes_need_credentials_and_document_the_refusals(committed: dict) -> None:
+    paths = committed["paths"]
+    operations = [paths["/api/v1/failed"]["get"], paths["/api/v1/status"]["get"],
+                  paths["/api/v1/uploads/{upload_id}/payload"]["get"], paths["/api/v1/uploads/{upload_id}/payload"]["put"],
+                  paths["/api/v1/uploads/{upload_id}/retry"]["post"],
+                  paths["/api/v1/uploads/{upload_id}"]["delete"]]
+    for operation in operations:
+        assert "security" not in operation and operation["tags"] == ["operators"]
+        assert "401" in operation["responses"] and {"403", "404"} & set(operation["responses"])
+    assert "get" in paths["/api/v1/uploads/{upload_id}"]  # the upload status stays beside the purge
+
+
 def test_endpoint_users_restriction_is_described(tmp_path: Path) -> None:
     config = tmp_path / "endpoints.yaml"
     config.write_text("- {name: tree, endpoint: /api/v1/tree, schema_path: tree_schema_v1.yaml, users: [alice]}\n")
