@@ -44,7 +44,7 @@ from shared.binary import BINARY_FORMATS, check_magic
 from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
-from shared.parse import ParseError, sniff_columns
+from shared.formats import ParseError, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 
 log = logging.getLogger("zarr_ingress.gateway")

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from shared.fuse import open_store
-from shared.parse import header_columns
+from shared.formats import header_columns
 from shared.queue import Queue
 from shared.queue.heartbeat import utc_stamp
 from shared.schema_file import current

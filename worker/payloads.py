@@ -1,6 +1,6 @@
 """How the worker turns one queued payload into the table the merge engine takes.
 
-    csv, json             shared.parse.read_table
+    csv, json             shared.formats.read_table (one module per format)
     grib, gribbz2, netcdf opened with xarray (shared.binary), flattened by the node's df_col
     raw                   the endpoint's extractor plugin (shared.plugins); a Dataset it
                           returns is flattened the same way, a polars table converted
@@ -18,7 +18,7 @@ from shared.config import Endpoint
 from shared.fuse import NodeSchema
 from shared.fuse.errors import DataError
 from shared.fuse.frames import as_pandas, dataset_table
-from shared.parse import FORMATS as TABLE_FORMATS, read_table
+from shared.formats import FORMATS as TABLE_FORMATS, read_table
 from shared.plugins import Extractor, run_extractor
 
 RAW = "raw"  # the format the gateway gives uploads of an extractor endpoint
