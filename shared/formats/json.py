@@ -128,3 +128,35 @@ def kind(value: Any) -> str:
             return name
     return "null" if value is None else "a number"
 
+
+def cell(value: Any, where: str) -> Any:
+    """A plain value of a nested format (CSIJSON, webhooks), or a ParseError naming `where`."""
+    if isinstance(value, _LongInteger):
+        raise ParseError(f"{where}: {_long(value)}")
+    if not _is_scalar(value):
+        raise ParseError(f"{where}: expected a plain value, got {kind(value)}")
+    return value
+
+
+def check_object(value: Any, where: str) -> dict:
+    """`value` as a JSON object without a key given twice, or a ParseError naming `where`."""
+    if not isinstance(value, dict):
+        raise ParseError(f"{where}: expected an object, got {kind(value)}")
+    if getattr(value, "duplicate", None) is not None:
+        raise ParseError(f"{where}: key {value.duplicate!r} appears twice")
+    return value
+
+
+def top_level_object(payload: bytes, keys: tuple[str, ...]) -> dict | None:
+    """The upload as a JSON object when it has all `keys` at its top level, else None.
+
+    Cheap first: only a body starting with `{` that mentions every key is parsed at all.
+    """
+    head = payload.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head != b"{" or not all(f'"{key}"'.encode() in payload for key in keys):
+        return None
+    try:
+        value = load(decode(payload))
+    except ParseError:
+        return None
+    return value if isinstance(value, dict) and all(key in value for key in keys) else None
