@@ -29,10 +29,13 @@ def decode(payload: bytes) -> str:
     if NUL in payload:
         raise ParseError(f"binary data (NUL byte at offset {payload.index(NUL)}), not text")
     try:
-        return payload.decode("utf-8-sig")
+        text = payload.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = payload[: error.start].count(b"\n") + 1
         raise ParseError(f"not UTF-8 text: invalid byte at offset {error.start} (line {line})") from None
+    if not text.strip():  # a byte-order mark and nothing else
+        raise ParseError("the upload is empty (only a byte-order mark)")
+    return text
 
 
 def check_column_count(count: int, max_columns: int | None, where: str) -> None:
