@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.parse import sniff_columns  # noqa: E402
+from shared.formats import sniff_columns  # noqa: E402
 
 
 def best_of(payload: bytes, repeats: int = 3) -> float:

@@ -47,7 +47,7 @@ from shared.binary import BINARY_FORMATS, check_magic
 from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
-from shared.parse import ParseError, sniff_columns
+from shared.formats import NotAnUplink, ParseError, check_event, resolve, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 
 log = logging.getLogger("zarr_ingress.gateway")
@@ -184,20 +184,27 @@ def create_app(settings: Settings | None = None) -> Flask:
                 return replayed_response(original, read_upload(request, settings.max_upload_bytes, endpoint).payload)
             capacity.check()
             upload = read_upload(request, settings.max_upload_bytes, endpoint)
+            fmt = upload.format
             try:
                 ignored: list[str] = []
-                if upload.format in BINARY_FORMATS:
-                    check_magic(upload.payload, upload.format)  # variables are checked by the worker
-                elif upload.format != RAW:  # an extractor endpoint: only size and encoding are ours
-                    columns = sniff_columns(upload.payload, upload.format, settings.max_columns)
+                if fmt in BINARY_FORMATS:
+                    check_magic(upload.payload, fmt)  # variables are checked by the worker
+                elif fmt != RAW:  # an extractor endpoint: only size and encoding are ours
+                    fmt = resolve(upload.payload, fmt, endpoint.format, upload.content_type)
+                    check_event(fmt, request.args.get("event"))
+                    columns = sniff_columns(upload.payload, fmt, settings.max_columns)
                     ignored = schemas.columns(node, columns, endpoint.extra_columns)
+            except NotAnUplink as event:
+                # A network server's join/ack/status event: acknowledged, so it is not retried.
+                log.info("ignored endpoint=%s user=%s reason=%s", endpoint.name, user or "-", event)
+                return jsonify({"status": "ignored", "reason": str(event)}), 202, {}
             except ParseError as error:
-                message = str(error) if upload.format in BINARY_FORMATS else f"{upload.format.upper()} upload rejected: {error}"
+                message = str(error) if fmt in BINARY_FORMATS else f"{fmt.upper()} upload rejected: {error}"
                 raise BadUpload(message) from None
             try:
                 with capacity.reserve(len(upload.payload)):
                     sidecar = queue.enqueue(
-                        endpoint.name, upload.payload, format=upload.format, node_path=node_path,
+                        endpoint.name, upload.payload, format=fmt, node_path=node_path,
                         schema_path=str(endpoint.schema_path), content_type=upload.content_type,
                         filename=upload.filename, username=user, remote_addr=request.remote_addr,
                         idempotency_key=idempotency_key, ignored_columns=ignored or None,

@@ -322,12 +322,16 @@ def _components() -> dict[str, Any]:
         },
         "responses": {
             "Accepted": {
-                "description": "Queued durably; the worker merges it later.",
+                "description": ("Queued durably; the worker merges it later. A network-server event that "
+                                "carries no measurement (a LoRaWAN join, ack, status: formats ttn, "
+                                "chirpstack) is answered `ignored` and not queued."),
                 "headers": {
                     "Location": {"$ref": "#/components/headers/Location"},
                     "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"},
                 },
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                "content": {"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/Ignored"},
+                ]}}},
                 "links": {
                     "UploadStatus": {
                         "operationId": "upload_status",
@@ -368,6 +372,14 @@ def _components() -> dict[str, Any]:
                     "id": {"type": "string", "description": "Upload id; ids sort in order of acceptance."},
                     "endpoint": {"type": "string"},
                     "node_path": {"type": "string", "description": "`\"\"` for the root node."},
+                },
+            },
+            "Ignored": {
+                "type": "object",
+                "required": ["status", "reason"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["ignored"]},
+                    "reason": {"type": "string", "description": "Which event it was."},
                 },
             },
             "Error": {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from shared.parse import ParseError
+from shared.formats import ParseError
 
 GRIB, GRIB_BZ2, NETCDF = "grib", "gribbz2", "netcdf"
 BINARY_FORMATS = (GRIB, GRIB_BZ2, NETCDF)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from shared.parse import read_table
+from shared.formats import read_table
 
 BATCHED_FORMATS = ("csv", "json")  # others (binary, extractor) merge one item at a time
 

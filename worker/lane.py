@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from shared.fuse import open_store
+from shared.formats import header_columns
 from shared.notify import Notifier
-from shared.parse import header_columns
 from shared.queue import Queue
 from shared.queue.heartbeat import utc_stamp
 from shared.schema_file import current

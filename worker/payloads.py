@@ -1,6 +1,6 @@
 """How the worker turns one queued payload into the table the merge engine takes.
 
-    csv, json             shared.parse.read_table
+    csv, json, ...        shared.formats.read_table (one module per format)
     grib, gribbz2, netcdf opened with xarray (shared.binary), flattened by the node's df_col
     raw                   the endpoint's extractor plugin (shared.plugins); a Dataset it
                           returns is flattened the same way, a polars table converted
@@ -18,7 +18,8 @@ from shared.config import Endpoint
 from shared.fuse import NodeSchema
 from shared.fuse.errors import DataError
 from shared.fuse.frames import as_pandas, dataset_table
-from shared.parse import FORMATS as TABLE_FORMATS, read_table
+from shared.formats import FORMATS as TABLE_FORMATS, read_table
+from shared.formats.units import check_stated_units
 from shared.plugins import Extractor, run_extractor
 
 RAW = "raw"  # the format the gateway gives uploads of an extractor endpoint
@@ -32,7 +33,9 @@ class PayloadReader:
     def table(self, payload: bytes, sidecar: Any, schema: NodeSchema) -> pd.DataFrame:
         fmt = sidecar.format
         if fmt in TABLE_FORMATS:
-            return read_table(payload, fmt)
+            table = read_table(payload, fmt)
+            check_stated_units(table.attrs.get("units", {}), schema)
+            return table
         if fmt in BINARY_FORMATS:
             result: Any = open_dataset(payload, fmt)
         elif fmt == RAW:

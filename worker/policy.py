@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 
 from shared.fuse.errors import DataError, SchemaError, StoreError
-from shared.parse import ParseError
+from shared.formats import ParseError
 
 UNEXPECTED_ATTEMPTS = 3
 

@@ -48,7 +48,9 @@ BASE_KEYS = {
 SMTP_KEYS = ("notify_to", "host", "port", "from_email", "username")
 # Keys that may sit flat on an entry or nested under `data_source:`.
 DATA_SOURCE_KEYS = ("schema_path", "target_node", "extract_fn", "fn_module", "content_types")
-ENDPOINT_KEYS = ("name", "endpoint", "users", "extra_columns", "data_source", *DATA_SOURCE_KEYS)
+ENDPOINT_KEYS = ("name", "endpoint", "users", "extra_columns", "format", "data_source", *DATA_SOURCE_KEYS)
+# `format:` values: shared/formats module names (spelled out here: config does not import parsers).
+UPLOAD_FORMATS = ("csv", "json", "toa5", "csijson", "ttn", "chirpstack")
 EXTRA_COLUMNS = ("ignore", "reject")  # what an upload's columns unknown to the schema get
 DEFAULT_CONTENT_TYPES = ("application/json", "text/csv")
 SMTP_DEFAULT_PORT = 587
@@ -66,6 +68,7 @@ class Endpoint:
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES  # accepted by an extractor endpoint
     config_dir: Path | None = None  # folder of the endpoints file: where fn_module is resolved
     extra_columns: str = "ignore"  # "ignore": recorded on the item as ignored_columns; "reject": 400
+    format: str | None = None  # `format:`: every upload is read as this; None: detected by content
 
     @property
     def extractor(self) -> str | None:
@@ -237,12 +240,18 @@ def _endpoints(where: str, entries: list[Any], schema_base: Path, config_dir: Pa
         extra_columns = entry.get("extra_columns", "ignore")
         if extra_columns not in EXTRA_COLUMNS:
             raise ConfigError(f"{at}.extra_columns: {extra_columns!r} is not one of {', '.join(EXTRA_COLUMNS)}")
+        upload_format = entry.get("format")
+        if upload_format is not None and upload_format not in UPLOAD_FORMATS:
+            raise ConfigError(f"{at}.format: {upload_format!r} is not one of {', '.join(UPLOAD_FORMATS)}")
+        if upload_format is not None and fn_module is not None:
+            raise ConfigError(f"{at}.format: an endpoint with an extractor (fn_module) reads its own bytes; "
+                              "drop format or the extractor")
         endpoints.append(Endpoint(
             name=name, route=route, schema_path=schema_path, users=users,
             target_node=_target_node(at, entry.get("target_node")),
             fn_module=fn_module, extract_fn=extract_fn,
             content_types=_content_types(at, entry.get("content_types"), fn_module is not None),
-            config_dir=config_dir.absolute(), extra_columns=extra_columns,
+            config_dir=config_dir.absolute(), extra_columns=extra_columns, format=upload_format,
         ))
     return tuple(endpoints)
 

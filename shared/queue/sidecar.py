@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 # Tables, binary fields (shared/binary.py) and "raw" bytes for an endpoint's extractor plugin.
-FORMATS = ("csv", "json", "grib", "gribbz2", "netcdf", "raw")
+# The table formats of shared.formats (spelled out: the queue does not import the parsers).
+FORMATS = ("csv", "json", "toa5", "csijson", "ttn", "chirpstack", "grib", "gribbz2", "netcdf", "raw")
 SIDECAR_SUFFIX = ".meta.json"
 ID_PATTERN = re.compile(r"\d{8}T\d{6}_\d{9}Z")
 
