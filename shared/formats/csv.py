@@ -54,7 +54,7 @@ SINGLE_LINE = "the body is a single line: `curl -d` strips newlines; send it wit
 
 def _csv_columns(text: str, max_columns: int | None = None) -> list[str]:
     if "\n" not in text and "\r" not in text:
-        raise ParseError(SINGLE_LINE)  # a header with its rows glued on, never a table worth reading
+        raise ParseError(f"CSV line 1: {SINGLE_LINE}")  # a header with its rows glued on, never a table worth reading
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
         header = next(rows)
