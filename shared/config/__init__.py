@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from shared.config.endpoints import (
     DEFAULT_CONTENT_TYPES, RESERVED_ROUTES, Endpoint, EndpointsFile, SmtpSettings, load_endpoints,

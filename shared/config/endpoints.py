@@ -14,7 +14,6 @@ validated in shared/config/scrapers.py.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from shared.config.errors import ConfigError
+from shared.config.errors import ConfigError, check_keys as _check_keys
 from shared.config.scrapers import Scraper, load_scrapers
 
 # Routes the gateway serves itself; an upload endpoint may not shadow them.
@@ -142,14 +141,6 @@ def read_endpoints_file(
             raise ConfigError(f"{where}: active_scrappers[{index}] ({scraper.name}).name: also an endpoint's name; "
                               "each names its own queue folder, so pick another")
     return EndpointsFile(config_file, endpoints, base, smtp, tuple(scrappers or ()), tuple(warnings), scrapers)
-
-
-def _check_keys(at: str, mapping: Mapping[Any, Any], allowed: tuple[str, ...]) -> None:
-    for key in mapping:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"{at}{key}: unknown key ({hint}allowed: {', '.join(allowed)})")
 
 
 def _configuration(

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from croniter import croniter
 
-from shared.config.errors import ConfigError
+from shared.config.errors import ConfigError, check_keys as _check_keys
 
 SCRAPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -152,14 +152,6 @@ def template_fields(at: str, template: str) -> tuple[str, ...]:
             raise ConfigError(f"{at}: {{{name}}} in {template!r}: a field is a plain variable name like {{site}}")
         names.append(name)
     return tuple(names)
-
-
-def _check_keys(at: str, mapping: Mapping[Any, Any], allowed: tuple[str, ...]) -> None:
-    for key in mapping:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"{at}{key}: unknown key ({hint}allowed: {', '.join(allowed)})")
 
 
 def _mapping(at: str, raw: Any, keys: tuple[str, ...]) -> Mapping[str, Any]:
