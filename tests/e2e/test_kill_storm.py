@@ -34,7 +34,9 @@ def test_sigkills_during_a_stream_of_overwrites_leave_the_last_accepted_value(ma
     def feed() -> None:
         # Bursts, so that batches of many items are merged and completed while the kills come.
         value = 0
-        while not stop.is_set() and value < 1000:
+        # Until the last kill (bounded): on a fast machine a fixed count was all merged before the
+        # third worker started, which then had nothing to merge and nothing to be killed in.
+        while not stop.is_set() and value < 20_000:
             for _ in range(rng.randrange(20, 120)):
                 value += 1
                 moment = START + timedelta(minutes=value // 2)
@@ -48,7 +50,8 @@ def test_sigkills_during_a_stream_of_overwrites_leave_the_last_accepted_value(ma
     try:
         for kill in range(KILLS):
             worker = stack.start_worker(f"worker-{kill}")
-            wait_until(lambda: "event=merged" in worker.log() or not worker.alive(), 90, "the worker merges")
+            wait_until(lambda: "event=merged" in worker.log() or not worker.alive() or not feeder.is_alive(), 90,
+                       "the worker merges")
             assert worker.alive(), worker.log()[-3000:]
             time.sleep(rng.uniform(0.0, 1.5))
             worker.kill()  # SIGKILL: no clean-up; the next worker's recover() repairs
