@@ -34,7 +34,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from croniter import croniter
 
 from shared.config.errors import ConfigError, check_keys as _check_keys
 
@@ -222,6 +221,8 @@ def _zone(at: str, raw: Any) -> str:
 def _cron(at: str, raw: Any) -> str:
     # Exactly five fields: croniter also takes a sixth (seconds) or seventh field, which the
     # original format never had; classic semantics (0 and 7 = Sunday, day-of-month OR weekday).
+    from croniter import croniter  # here, so that reading .env or settings needs no scheduler library
+
     if not isinstance(raw, str) or len(raw.split()) != 5 or not croniter.is_valid(raw):
         raise ConfigError(f"{at}: {raw!r} is not a 5-field cron like '15 */6 * * *' (minute hour day month weekday)")
     return " ".join(raw.split())
