@@ -19,6 +19,17 @@ import requests
 from e2e_stack import PYTHON, REPO, Process, free_port, open_local_dataset, wait_until
 
 
+# The tree endpoint's schema as the migrated config folders in these tests carry it.
+TREE_SCHEMA = """\
+ATTRS: {store_path: b/tree.zarr}
+COORDS:
+  time: {unit: {tick: s, tz: UTC}, df_col: timestamp, chunk_size: 16}
+  tree_id: {type: str, sorted: false, chunk_size: 16}
+VARS:
+  sap_flow: {coords: [time, tree_id], unit: g/h}
+"""
+
+
 class ConfigStack:
     def __init__(self, root: Path, config: Path, *, original_names: bool = False,
                  extra_env: Mapping[str, str] | None = None) -> None:

@@ -13,19 +13,10 @@ import numpy as np
 import pytest
 
 from e2e_stack import PYTHON, REPO, wait_until
-from migrate_stack import ConfigStack, grib2_field, netcdf_field
+from migrate_stack import TREE_SCHEMA, ConfigStack, grib2_field, netcdf_field
 
 pytestmark = pytest.mark.slow
 EXAMPLE = REPO / "examples" / "extractors" / "bukov"
-
-TREE_SCHEMA = """\
-ATTRS: {store_path: b/tree.zarr}
-COORDS:
-  time: {unit: {tick: s, tz: UTC}, df_col: timestamp, chunk_size: 16}
-  tree_id: {type: str, sorted: false, chunk_size: 16}
-VARS:
-  sap_flow: {coords: [time, tree_id], unit: g/h}
-"""
 
 STATIONS_SCHEMA = """\
 ATTRS: {store_path: b/stations.zarr}

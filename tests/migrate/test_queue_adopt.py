@@ -9,18 +9,9 @@ from pathlib import Path
 import pytest
 
 from e2e_stack import PYTHON
-from migrate_stack import ConfigStack
+from migrate_stack import TREE_SCHEMA as SCHEMA, ConfigStack
 
 pytestmark = pytest.mark.slow
-
-SCHEMA = """\
-ATTRS: {store_path: b/tree.zarr}
-COORDS:
-  time: {unit: {tick: s, tz: UTC}, df_col: timestamp, chunk_size: 16}
-  tree_id: {type: str, sorted: false, chunk_size: 16}
-VARS:
-  sap_flow: {coords: [time, tree_id], unit: g/h}
-"""
 
 
 def old_item(folder: Path, stamp: str, hexpart: str, ext: str, body: str, **meta) -> Path:
