@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from shared.config import ConfigError, load_settings, read_dotenv
+from shared.logs import configure_logging
 
 CONFIG = Path(__file__).with_name("gunicorn_conf.py")
 DOTENV = Path(".env")
@@ -38,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare_environment()
         from gateway.app import create_app
 
-        create_app(load_settings(dotenv=DOTENV))
+        settings = load_settings(dotenv=DOTENV)
+        configure_logging(settings.log_level, settings.log_format)
+        create_app(settings)
     except ConfigError as error:
         print(f"zarr-ingress gateway: {error}", file=sys.stderr)
         return 2

@@ -23,7 +23,6 @@ import errno
 import hashlib
 import logging
 import os
-import sys
 import contextlib
 import threading
 import traceback
@@ -38,6 +37,7 @@ from werkzeug.routing import BaseConverter
 
 from gateway.auth import PasswordCheck
 from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, Unavailable
+from gateway.gunicorn_logs import PATH_MAX, USER_ENVIRON_KEY
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
 from gateway.operators import register_operator_api
@@ -45,12 +45,14 @@ from gateway.schema_check import SchemaCheck
 from gateway.upload import MULTIPART_OVERHEAD, RAW, check_node_path, read_upload
 from shared.binary import BINARY_FORMATS, check_magic
 from shared.config import ConfigError, Endpoint, Settings, load_settings
+from shared.logs import log_event
 from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
 from shared.formats import NotAnUplink, ParseError, check_event, resolve, sniff_columns
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 
 log = logging.getLogger("zarr_ingress.gateway")
+REASON_MAX = 300  # characters of a rejection's reason in a log line
 
 IDEMPOTENCY_KEY_MAX = 255
 QUEUE_FULL_RETRY_AFTER = 30
@@ -126,9 +128,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings if settings is not None else load_settings()
     if settings.auth_enabled and not settings.users:
         raise ConfigError("BASIC_AUTH_USERS_JSON: no users defined while AUTH_ENABLED is true")
-    _configure_logging(settings.log_level)
+    # Handlers and LOG_FORMAT are the process's (shared.logs.configure_logging, done by
+    # gunicorn_conf.py before the fork); the app only sets its loggers' level.
+    logging.getLogger("zarr_ingress").setLevel(settings.log_level)
     for warning in settings.config_warnings:
-        log.warning("%s", warning)
+        log_event(log, "config_warning", logging.WARNING, warning=warning)
     # The gateway never runs an extractor, but it checks them all at start like the worker,
     # so a broken plugin stops the deployment before it takes an upload the worker cannot read.
     load_extractors(settings.endpoints)
@@ -196,7 +200,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                     ignored = schemas.columns(node, columns, endpoint.extra_columns)
             except NotAnUplink as event:
                 # A network server's join/ack/status event: acknowledged, so it is not retried.
-                log.info("ignored endpoint=%s user=%s reason=%s", endpoint.name, user or "-", event)
+                log_event(log, "ignored", endpoint=endpoint.name, user=user, status=202, reason=str(event))
                 return jsonify({"status": "ignored", "reason": str(event)}), 202, {}
             except ParseError as error:
                 message = str(error) if fmt in BINARY_FORMATS else f"{fmt.upper()} upload rejected: {error}"
@@ -212,7 +216,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             except OSError as error:
                 if error.errno not in DISK_FULL_ERRNOS:
                     raise
-                log.warning("queue write failed endpoint=%s error=%s", endpoint.name, error.strerror)
+                log_event(log, "queue_write_failed", logging.WARNING, endpoint=endpoint.name, error=error.strerror)
                 raise Unavailable(
                     f"the queue's disk is full ({error.strerror}); the upload was not accepted, send it again later",
                     DISK_LOW_RETRY_AFTER, cause=error,
@@ -333,7 +337,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        log.exception("internal error on %s %s", request.method, request.path)
+        log_event(log, "internal_error", logging.ERROR, exc_info=True, method=request.method, path=request.path[:PATH_MAX])
         return _error_response(settings, 500, "internal error; the upload was not accepted", error)
 
     @app.after_request
@@ -345,8 +349,14 @@ def create_app(settings: Settings | None = None) -> Flask:
             metrics.count_upload(name, response.status_code)
         elif request.method == "POST":
             metrics.count_upload("unknown", response.status_code)
-        if response.status_code >= 400 and name is not None:
-            log.info("rejected status=%d endpoint=%s path=%r", response.status_code, name, request.path[:200])
+        user = current_user()
+        if user is not None:
+            request.environ[USER_ENVIRON_KEY] = user  # for gunicorn's access line (gateway/gunicorn_logs.py)
+        if response.status_code >= 400:
+            level = logging.WARNING if response.status_code >= 500 else logging.INFO  # 4xx: the client's to fix
+            log_event(log, "rejected", level, status=response.status_code, endpoint=name, user=user,
+                      method=request.method, path=request.path[:PATH_MAX],
+                      reason=short_reason(g.get("rejection_reason")))
         return response
 
     return app
@@ -355,11 +365,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 def accepted_response(sidecar: Sidecar, size: int) -> tuple[Response, int, dict[str, str]]:
     """202 for a queued upload (or for a resend of its Idempotency-Key), and its one log line."""
     event = "duplicate" if sidecar.replayed else "accepted"
-    log.info(
-        "%s id=%s endpoint=%s node_path=%s user=%s bytes=%d format=%s",
-        event, sidecar.id, sidecar.endpoint, sidecar.node_path or "/", sidecar.username or "-",
-        size or sidecar.size, sidecar.format,
-    )
+    log_event(log, event, upload_id=sidecar.id, endpoint=sidecar.endpoint, node_path=sidecar.node_path or "/",
+              user=sidecar.username, status=202, bytes=size or sidecar.size, format=sidecar.format)
     body = {"status": "accepted", "id": sidecar.id, "endpoint": sidecar.endpoint, "node_path": sidecar.node_path}
     headers = {"Location": f"/api/v1/uploads/{sidecar.id}"}
     if sidecar.replayed:
@@ -409,6 +416,7 @@ def _error_response(
 ) -> Response:
     """The error body; `trace` (not in PRODUCTION) holds a stack trace only of an exception that
     explains the error (an internal error, a failed disk write), else null."""
+    g.rejection_reason = message  # the "rejected" log line says why, in the body's words
     body: dict[str, Any] = {"error": message, **fields}
     if not settings.production:
         body["trace"] = "".join(traceback.format_exception(cause)) if cause is not None else None
@@ -417,11 +425,8 @@ def _error_response(
     return response
 
 
-def _configure_logging(level: str) -> None:
-    logger = logging.getLogger("zarr_ingress")
-    logger.setLevel(level)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
+def short_reason(message: str | None) -> str | None:
+    """The error body's message for a log line, cut to REASON_MAX characters."""
+    if message is None or len(message) <= REASON_MAX:
+        return message
+    return message[:REASON_MAX] + "..."

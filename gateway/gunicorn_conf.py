@@ -21,13 +21,17 @@ import shutil
 import sys
 import tempfile
 
+from gateway.gunicorn_logs import GatewayLogger
 from gateway.slow_clients import DeadlineWorker
 from shared.config import ConfigError, load_settings
+from shared.logs import configure_logging
 
 try:
     _settings = load_settings()
 except ConfigError as error:
     sys.exit(f"zarr-ingress gateway: {error}")
+# Here, in the master before the fork: the workers (the app) inherit the handler and LOG_FORMAT.
+configure_logging(_settings.log_level, _settings.log_format)
 
 
 def _count(name: str, default: int) -> int:
@@ -49,7 +53,8 @@ _count("READ_TIMEOUT", 30)  # read by the worker (gateway/slow_clients.py); refu
 timeout = 60
 keepalive = 5  # also the deadline for a request's headers (gateway/slow_clients.py)
 loglevel = _settings.log_level.lower()
-accesslog = None  # the app logs one line per upload; an access log would double it
+logger_class = GatewayLogger  # gunicorn's lines in LOG_FORMAT too (gateway/gunicorn_logs.py)
+accesslog = "-"  # one line per request, on stderr with the rest
 control_socket_disable = True  # several gateways (tests, benches) may share one host and HOME
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # worker heartbeats off the (possibly slow) disk

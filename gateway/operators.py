@@ -25,6 +25,7 @@ from flask import Flask, Response, jsonify, request
 
 from gateway.errors import BadUpload, Forbidden, NotFound, Rejected, TooLarge
 from shared.config import Settings
+from shared.logs import log_event
 from shared.queue import ACCEPTED, ACTIVE, DONE, FAILED, ID_PATTERN, Item, Queue, QueueError, id_time
 from shared.queue.heartbeat import read_heartbeat, utc_stamp
 from shared.queue.scheduler_state import SchedulerState
@@ -106,8 +107,8 @@ def register_operator_api(
             replaced = queue.replace_payload(item.id, payload)
         except QueueError as error:
             raise WrongState(str(error)) from None
-        log.info("replaced id=%s endpoint=%s user=%s bytes=%d", replaced.id, replaced.endpoint,
-                 current_user() or "-", replaced.sidecar.size)
+        log_event(log, "replaced", upload_id=replaced.id, endpoint=replaced.endpoint, user=current_user(),
+                  bytes=replaced.sidecar.size)
         return jsonify(id=replaced.id, state="failed", endpoint=replaced.endpoint, size=replaced.sidecar.size,
                        sha256=replaced.sidecar.sha256, replaced=replaced.sidecar.extra.get("replaced", []))
 
@@ -119,7 +120,7 @@ def register_operator_api(
             retried = queue.retry(item.id)
         except QueueError as error:
             raise WrongState(str(error)) from None
-        log.info("retried id=%s endpoint=%s user=%s", retried.id, retried.endpoint, current_user() or "-")
+        log_event(log, "retried", upload_id=retried.id, endpoint=retried.endpoint, user=current_user())
         body = {"id": retried.id, "state": "queued", "endpoint": retried.endpoint}
         return jsonify(body), 202, {"Location": f"/api/v1/uploads/{retried.id}"}
 
@@ -131,7 +132,7 @@ def register_operator_api(
             raise WrongState(f"upload {upload_id} is {STATE_NAMES[item.state]}, only failed uploads can be purged")
         if queue.purge_failed([item.id]) != 1:
             raise WrongState(f"upload {upload_id} left the failed queue while being purged (retried?)")
-        log.info("purged id=%s endpoint=%s user=%s", item.id, item.endpoint, current_user() or "-")
+        log_event(log, "purged", upload_id=item.id, endpoint=item.endpoint, user=current_user())
         return jsonify(id=item.id, state="purged", endpoint=item.endpoint)
 
     @app.get("/api/v1/status")

@@ -24,6 +24,7 @@ from gateway.errors import BadUpload
 from shared.config import ConfigError, Endpoint
 from shared.fuse import NodeSchema, SchemaError
 from shared.schema_file import WatchedSchema
+from shared.logs import log_event
 
 RELOAD_SECONDS = 1.0  # a changed schema file is noticed within this long, at one stat per second
 
@@ -47,7 +48,7 @@ class SchemaCheck:
                     f"(nodes: {', '.join(repr(p) for p in nodes)})"
                 )
             for warning in self.schemas[endpoint.name].schema.warnings:   # once per process start
-                log.warning("schema warning endpoint=%s %s", endpoint.name, warning)
+                log_event(log, "schema_warning", logging.WARNING, endpoint=endpoint.name, warning=warning)
 
     def node(self, endpoint: str, node_path: str) -> NodeSchema:
         schema = self.schemas[endpoint].refresh()

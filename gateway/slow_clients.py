@@ -24,6 +24,7 @@ The same READ_TIMEOUT bounds a client that does not read its answer (sends block
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -37,6 +38,9 @@ from gevent.threadpool import ThreadPool
 from gunicorn.workers.ggevent import GeventWorker
 
 from shared.config import load_settings
+from shared.logs import log_event
+
+log = logging.getLogger("zarr_ingress.gateway")
 
 DEFAULT_READ_TIMEOUT = 30
 # Multipart uploads carry their form framing on top of MAX_UPLOAD_BYTES (gateway/upload.py allows
@@ -124,6 +128,7 @@ def _stop_reading(sock) -> None:
 
 def _timeout_answer(timeout: float, start_response: Callable[..., Any], production: bool) -> list[bytes]:
     message = f"the request body stalled: nothing arrived for {timeout:g} s (READ_TIMEOUT); send it again"
+    log_event(log, "rejected", status=408, reason=message)  # the app never saw it: its own line
     answer: dict[str, Any] = {"error": message}
     if not production:
         answer["trace"] = None  # as the app's error bodies: no exception explains a silent client

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from shared.config import ConfigError, Settings, load_settings, merged_environ
 from shared.config.scrapers import Run, Scraper
+from shared.logs import configure_logging, log_event
 from shared.notify import Notifier, notifier_from
 from shared.queue import Queue
 from scheduler.fetch import RetryPolicy
@@ -67,10 +68,11 @@ class Scheduler:
         """One run, unless the previous one of this scraper is still going (then None)."""
         lock = self._running[scraper.name]
         if not lock.acquire(blocking=False):
-            log.warning("run skipped scraper=%s scheduled=%s reason=previous_run_still_going", scraper.name, iso(scheduled))
+            log_event(log, "run_skipped", logging.WARNING, scraper=scraper.name, scheduled=iso(scheduled),
+                      reason="previous run still going")
             return None
         try:
-            log.info("run started scraper=%s scheduled=%s", scraper.name, iso(scheduled))
+            log_event(log, "run_started", scraper=scraper.name, scheduled=iso(scheduled))
             result = run_scraper(scraper, run, scheduled, self.queue, self.policy)
             self._account(scraper, result)
             return result
@@ -90,8 +92,8 @@ class Scheduler:
         _, upcoming = next_of(scraper, datetime.now(timezone.utc))
         self.state.record(result.scraper, result.scheduled, result.ok, result.fetched, len(result.failures),
                           next_run=iso(upcoming))
-        log.info("run finished scraper=%s scheduled=%s fetched=%d failed=%d", scraper.name, result.scheduled,
-                 result.fetched, len(result.failures))
+        log_event(log, "run_finished", scraper=scraper.name, scheduled=result.scheduled, fetched=result.fetched,
+                  failed=len(result.failures))
 
     def _start(self, scraper: Scraper, run: Run, scheduled: datetime) -> None:
         thread = threading.Thread(target=self.run_once, args=(scraper, run, scheduled), name=f"run-{scraper.name}")
@@ -107,7 +109,7 @@ class Scheduler:
             last = parse_iso(state.get(name, {}).get("last_run"))
             late = missed(scraper, last, now) if last is not None else None
             if late is not None:
-                log.info("catch-up scraper=%s scheduled=%s", name, iso(late[1]))
+                log_event(log, "catch_up", scraper=name, scheduled=iso(late[1]))
                 self._start(scraper, *late)
             upcoming[name] = next_of(scraper, now)
             self.state.set_next(name, iso(upcoming[name][1]))
@@ -135,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     environ = merged_environ()
     try:
         settings = load_settings(environ, dotenv=None)
-        logging.basicConfig(level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging(settings.log_level, settings.log_format)
         for warning in settings.config_warnings:
-            log.warning("config_warning %s", warning)
+            log_event(log, "config_warning", logging.WARNING, warning=warning)
         policy = RetryPolicy(attempts=int(env_number(environ, "SCHEDULER_ATTEMPTS", 4, 1)),
                              backoff_seconds=env_number(environ, "SCHEDULER_BACKOFF_SECONDS", 2.0, 0))
         port = int(env_number(environ, "SCHEDULER_METRICS_PORT", DEFAULT_METRICS_PORT, 0))
@@ -158,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             notifier.close()
         return 0 if result is not None and result.ok else 1
     if not settings.scrapers:
-        log.warning("no active_scrappers in %s: nothing to run", settings.endpoints_config)
+        log_event(log, "idle", logging.WARNING, reason="no active_scrappers: nothing to run", file=settings.endpoints_config)
     metrics.serve(port, environ.get("SCHEDULER_METRICS_ADDR", "0.0.0.0"))
     notifier.start()
 
     def stop(signum: int, _frame: object) -> None:
-        log.info("stopping signal=%s", signal.Signals(signum).name)
+        log_event(log, "stopping", signal=signal.Signals(signum).name)
         scheduler.stop.set()
 
     signal.signal(signal.SIGTERM, stop)

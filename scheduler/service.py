@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from shared.config.scrapers import Run, Scraper
+from shared.logs import log_event
 from shared.queue import Queue
 from scheduler.contexts import expand, public_context, public_url, request_headers, request_url
 from scheduler.fetch import Fetched, RetryPolicy, fetch
@@ -77,7 +78,7 @@ def run_scraper(scraper: Scraper, run: Run, scheduled: datetime, queue: Queue, p
         result.outcomes[fetched.outcome] = result.outcomes.get(fetched.outcome, 0) + 1
         if not fetched.ok:
             result.failures.append((context, shown, fetched.reason))
-            log.warning("fetch failed scraper=%s url=%s reason=%s", scraper.name, shown, fetched.reason)
+            log_event(log, "fetch_failed", logging.WARNING, scraper=scraper.name, url=shown, reason=fetched.reason)
             continue
         fmt, filename = response_format(scraper, fetched, url)
         sidecar = queue.enqueue(
@@ -89,7 +90,8 @@ def run_scraper(scraper: Scraper, run: Run, scheduled: datetime, queue: Queue, p
         )
         result.fetched += 1
         result.bytes += len(fetched.body)
-        log.info("accepted id=%s scraper=%s url=%s bytes=%d", sidecar.id, scraper.name, shown, len(fetched.body))
+        log_event(log, "accepted", upload_id=sidecar.id, endpoint=scraper.name, scraper=scraper.name, url=shown,
+                  bytes=len(fetched.body))
     return result
 
 

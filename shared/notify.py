@@ -33,6 +33,7 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from shared.config import ConfigError, SmtpSettings
+from shared.logs import log_event
 
 log = logging.getLogger("shared.notify")
 
@@ -153,12 +154,10 @@ class Notifier:
             for channel in self.channels:
                 try:
                     channel.send(subject, text)
-                    log.info("event=notified channel=%s lines=%d", channel.name, len(lines))
+                    log_event(log, "notified", channel=channel.name, lines=len(lines))
                 except Exception as error:  # a mail server down must never stop merging
-                    log.warning(
-                        "event=notify_failed channel=%s lines=%d error=%s",
-                        channel.name, len(lines), json.dumps(redact(f"{type(error).__name__}: {error}", self._secrets)),
-                    )
+                    log_event(log, "notify_failed", logging.WARNING, channel=channel.name, lines=len(lines),
+                              error=redact(f"{type(error).__name__}: {error}", self._secrets))
             return len(lines)
 
     def close(self) -> None:
@@ -188,7 +187,7 @@ def notifier_from(environ: Mapping[str, str], smtp: SmtpSettings | None, *, proc
     elif smtp is not None:
         missing = [name for name, value in (("SMTP_PASSWORD", password), ("configuration.smtp.notify_to", smtp.notify_to),
                                             ("configuration.smtp.host", smtp.host)) if not value]
-        log.info("event=notify_channel_off channel=smtp reason=%s", json.dumps(f"empty: {', '.join(missing)}"))
+        log_event(log, "notify_channel_off", channel="smtp", reason=f"empty: {', '.join(missing)}")
     webhook = environ.get("NOTIFY_WEBHOOK_URL", "").strip()
     if webhook:
         channels.append(WebhookChannel(webhook))
@@ -200,5 +199,5 @@ def notifier_from(environ: Mapping[str, str], smtp: SmtpSettings | None, *, proc
         raise ConfigError(f"NOTIFY_DIGEST_SECONDS: {digest!r} must be above 0")
     secrets = [password or "", webhook, *(environ.get(name, "") for name in ("S3_SECRET_KEY", "ZF_S3_SECRET_KEY"))]
     names = ",".join(channel.name for channel in channels) or "none"
-    log.info("event=notify_channels process=%s channels=%s digest_seconds=%g", process, names, digest)
+    log_event(log, "notify_channels", process=process, channels=names, digest_seconds=f"{digest:g}")
     return Notifier(channels, process=process, digest_seconds=digest, secrets=secrets)

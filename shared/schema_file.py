@@ -20,6 +20,7 @@ from typing import Any
 
 from shared.fuse import Schema, load_schema
 from shared.fuse.errors import SchemaError
+from shared.logs import log_event
 
 log = logging.getLogger("zarr_ingress.schema")
 
@@ -73,15 +74,15 @@ class WatchedSchema:
                 self._refuse(str(error).replace("\n", " "), digest)
                 return self.schema
             self.schema, self._digest, self._refused = schema, digest, ""
-            log.info("event=schema_reloaded file=%s sha256=%s", self.path, digest[:12])
+            log_event(log, "schema_reloaded", file=self.path, sha256=digest[:12])
             for warning in getattr(schema, "warnings", ()):
-                log.warning("schema warning file=%s %s", self.path, warning)
+                log_event(log, "schema_warning", logging.WARNING, file=self.path, warning=warning)
             return self.schema
 
     def _refuse(self, reason: str, version: str) -> None:
         if version != self._refused:
-            log.error("event=schema_reload_refused file=%s reason=%r hint=%s", self.path, reason,
-                      "the previous version stays in force until the file is fixed")
+            log_event(log, "schema_reload_refused", logging.ERROR, file=self.path, reason=reason,
+                      hint="the previous version stays in force until the file is fixed")
         self._refused = version
 
     def _stat(self) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from shared.plugins import load_extractors
 
 from worker.alerts import DEFAULT_STORE_DOWN_MINUTES
 from worker.lane import LaneConfig
-from worker.logs import configure_logging, log_event
+from shared.logs import configure_logging, log_event
 from worker.payloads import PayloadReader
 from worker.service import Worker
 
@@ -31,7 +31,7 @@ def load_schemas(settings: Settings) -> dict[str, object]:
     schemas = {endpoint.name: WatchedSchema(endpoint.schema_path) for endpoint in settings.queue_endpoints}
     for name, watched in schemas.items():
         for warning in watched.schema.warnings:
-            log.warning("schema warning endpoint=%s %s", name, warning)
+            log_event(log, "schema_warning", logging.WARNING, endpoint=name, warning=warning)
     return schemas
 
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     environ = merged_environ()  # .env counts for the stores' location and credentials too
     try:
         settings = load_settings(environ, dotenv=None)
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         for warning in settings.config_warnings:
             log_event(logging.getLogger("worker"), "config_warning", logging.WARNING, warning=warning)
         worker = build_worker(settings, environ)

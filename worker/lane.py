@@ -39,7 +39,7 @@ from worker.alerts import DEFAULT_STORE_DOWN_MINUTES, StoreOutage
 from worker.batching import Entry, batch_table, plan_batch
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
-from worker.logs import log_event
+from shared.logs import log_event
 from worker.payloads import PayloadReader
 
 log = logging.getLogger("worker.lane")
@@ -143,8 +143,8 @@ class Lane(threading.Thread):
             try:
                 self.drain_once()
             except Exception as error:  # a bug in the loop itself: keep the lane alive, slowly
-                log_event(log, "lane_error", logging.ERROR, endpoint=self.endpoint, error=one_line(error))
-                log.exception("lane %s", self.endpoint)
+                log_event(log, "lane_error", logging.ERROR, endpoint=self.endpoint, error=one_line(error),
+                          exc_info=True)
                 self._pause(error)
             if self.resume_at <= time.monotonic():
                 self.wake_event.wait(self.config.poll_seconds)
@@ -304,7 +304,7 @@ class Lane(threading.Thread):
                 ignored = {"ignored_columns": ",".join(entry.item.sidecar.ignored_columns)} \
                     if entry.item.sidecar.ignored_columns else {}
                 log_event(
-                    log, "merged", id=entry.item.sidecar.id, endpoint=self.endpoint,
+                    log, "merged", upload_id=entry.item.sidecar.id, endpoint=self.endpoint,
                     node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=completion.batch_id,
                     batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}", **ignored,
                 )
@@ -408,7 +408,7 @@ class Lane(threading.Thread):
             self.notifier.add(f"worker: upload {entry.item.sidecar.id} of endpoint {self.endpoint} went to failed/ "
                               f"after {attempts} attempt(s): {one_line(error)}")
         log_event(
-            log, "failed", logging.WARNING, id=entry.item.sidecar.id, endpoint=self.endpoint,
+            log, "failed", logging.WARNING, upload_id=entry.item.sidecar.id, endpoint=self.endpoint,
             node=entry.item.sidecar.node_path or "/", attempts=attempts, error=one_line(error),
         )
 
@@ -426,9 +426,10 @@ class Lane(threading.Thread):
             self._tries[upload_id] = self._tries.get(upload_id, 0) + 1
             self.metrics.retried.labels(self.endpoint).inc()
             log_event(
-                log, "retrying", logging.WARNING, id=upload_id, endpoint=self.endpoint,
+                log, "retrying", logging.WARNING, upload_id=upload_id, endpoint=self.endpoint,
                 attempt=self._attempts(entry), retry_in=f"{delay:.1f}s", kind=classify(error).value,
                 error=one_line(error),
             )
         if classify(error) is Verdict.UNEXPECTED:
-            log.warning("unexpected error on endpoint %s:\n%s", self.endpoint, outcome.trouble_traceback)
+            log_event(log, "unexpected_error", logging.WARNING, endpoint=self.endpoint,
+                      traceback=outcome.trouble_traceback)

@@ -5,7 +5,7 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from worker.logs import log_event
+from shared.logs import log_event
 
 log = logging.getLogger("worker.metrics")
 

@@ -25,7 +25,7 @@ from shared.queue.heartbeat import HEARTBEAT_SECONDS, remove_heartbeat, write_he
 from worker.alerts import DEFAULT_STORE_DOWN_MINUTES
 from worker.lane import Lane, LaneConfig
 from worker.payloads import PayloadReader
-from worker.logs import log_event
+from shared.logs import log_event
 from worker.metrics import WorkerMetrics
 from worker.watch import start_watching
 
@@ -110,7 +110,7 @@ class Worker:
         recovered = queue.recover()
         log_event(log, "started", queue=self.queue_dir, endpoints=",".join(self.schemas), recovered=len(recovered))
         for item in recovered:
-            log_event(log, "recovered", id=item.sidecar.id, endpoint=item.sidecar.endpoint)
+            log_event(log, "recovered", upload_id=item.sidecar.id, endpoint=item.sidecar.endpoint)
         self.metrics.serve(self.metrics_port, self.metrics_addr)
         if self.notifier is not None:
             self.notifier.start()

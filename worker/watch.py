@@ -8,7 +8,7 @@ from typing import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from worker.logs import log_event
+from shared.logs import log_event
 
 log = logging.getLogger("worker.watch")
 SIDECAR_SUFFIX = ".meta.json"

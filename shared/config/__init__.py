@@ -26,6 +26,7 @@ from shared.config.endpoints import (
 )
 from shared.config.errors import ConfigError
 from shared.config.scrapers import Scraper
+from shared.logs import LOG_FORMATS
 
 __all__ = [
     "ConfigError", "DEFAULT_CONTENT_TYPES", "Endpoint", "EndpointsFile", "RESERVED_ROUTES", "Settings",
@@ -50,6 +51,7 @@ class Settings:
     queue_max_items: int = 10_000
     port: int = 8000
     log_level: str = "INFO"
+    log_format: str = "logfmt"  # shared/logs.py: logfmt | json
     schemas_dir: Path | None = None
     store_root: Path | None = None
     store_url: str | None = None
@@ -148,6 +150,7 @@ def load_settings(
         queue_max_items=reader.integer("QUEUE_MAX_ITEMS", 10_000, minimum=1),
         port=reader.integer("PORT", 8000, minimum=0, maximum=65535),
         log_level=reader.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        log_format=reader.choice("LOG_FORMAT", "LOGFMT", tuple(f.upper() for f in LOG_FORMATS)).lower(),
         schemas_dir=schemas_dir,
         store_root=_absolute(reader.path("STORE_ROOT")),
         store_url=reader.text("STORE_URL", "ZF_STORE_URL"),

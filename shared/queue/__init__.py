@@ -83,6 +83,7 @@ from typing import Any
 
 from shared.queue.batches import complete_batch, roll_forward
 from shared.queue.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
+from shared.logs import log_event
 from shared.queue.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
     FORMATS, ID_PATTERN, SIDECAR_SUFFIX, Sidecar, format_id, id_time, now_rfc3339,
 )
@@ -168,7 +169,8 @@ class Queue:
                 self._write_published(index, sidecar.to_json().encode())
             except OSError as error:
                 # The item is durable: it is accepted. Only a later repeat may be queued again.
-                log.warning("idempotency index not written id=%s endpoint=%s error=%s", sidecar.id, endpoint, error)
+                log_event(log, "idempotency_index_not_written", logging.WARNING, upload_id=sidecar.id, endpoint=endpoint,
+                          error=error)
             return sidecar
 
     def replayed(
@@ -259,7 +261,7 @@ class Queue:
             except FileNotFoundError:
                 continue
             except ValueError as error:
-                log.warning("unreadable sidecar %s skipped: %s", folder / sidecar_name, error)
+                log_event(log, "sidecar_unreadable", logging.WARNING, path=folder / sidecar_name, error=error)
                 continue
             result.append(Item(state, sidecar, folder / payload_name, folder / sidecar_name))
         return result
@@ -400,7 +402,7 @@ class Queue:
                 item = self._move(item, ACCEPTED, attempts=item.sidecar.attempts + 1)
                 touched = True
             if touched:
-                log.info("recovered id=%s endpoint=%s state=%s", item.id, item.endpoint, item.state)
+                log_event(log, "recovered", upload_id=item.id, endpoint=item.endpoint, state=item.state)
                 changed.append(item)
         return rolled + changed
 
@@ -510,7 +512,7 @@ class Queue:
             number += 1
         os.replace(path, target)
         fsync_dir(folder)
-        log.warning("orphan moved path=%s to=%s reason=%s", path, target, reason)
+        log_event(log, "orphan_moved", logging.WARNING, path=path, to=target, reason=reason)
 
     def _clean_tmp(self) -> None:
         for entry in scandir(self.tmp):
@@ -560,7 +562,7 @@ def _read_index(index: Path) -> Sidecar | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
-        log.warning("idempotency index unreadable path=%s error=%s", index, error)
+        log_event(log, "idempotency_index_unreadable", logging.WARNING, path=index, error=error)
         return None
     original.replayed = True
     return original

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.queue.durable import ensure_dir, fsync_dir, listdir, write_synced
 from shared.queue.sidecar import Sidecar, now_rfc3339
+from shared.logs import log_event
 
 if TYPE_CHECKING:
     from shared.queue import Item, Queue
@@ -128,7 +129,7 @@ def _finish(queue: Queue, path: Path) -> list[Any]:
         sidecars = [Sidecar.from_json(json.dumps(entry)) for entry in record["items"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         # Never happens by the protocol (the record is fsynced before it is renamed into place).
-        log.error("unreadable batch record %s left alone: %s", path, error)
+        log_event(log, "batch_record_unreadable", logging.ERROR, path=path, error=error)
         return []
     finished = []
     for sidecar in sidecars:  # in id order, as written
@@ -136,6 +137,6 @@ def _finish(queue: Queue, path: Path) -> list[Any]:
         if item is None or item.state not in _WAITING or item.sidecar.revision >= sidecar.revision:
             continue  # already done (or changed by an operator since): nothing to finish
         finished.append(queue._place(item, _DONE, sidecar))
-        log.info("batch completion finished id=%s endpoint=%s batch=%s", sidecar.id, sidecar.endpoint,
-                 record.get("batch"))
+        log_event(log, "batch_completion_finished", upload_id=sidecar.id, endpoint=sidecar.endpoint,
+                  batch=record.get("batch"))
     return finished

@@ -94,7 +94,7 @@ def test_300_uploads_of_the_same_cells_sent_one_after_another_leave_the_last_val
     assert float(tree.sap_flow.sel(tree_id="oak-01").item()) == 299
     assert float(tree.sap_flow.sel(tree_id="beech-07").item()) == 1299
     assert float(tree.stem_temperature.sel(tree_id="oak-01").item()) == pytest.approx(29.9)
-    merged = re.findall(r"event=merged id=(\S+)", worker.log())
+    merged = re.findall(r"event=merged upload_id=(\S+)", worker.log())
     assert merged == ids  # merged in acceptance order
 
 

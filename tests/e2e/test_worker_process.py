@@ -27,7 +27,7 @@ def heartbeat_pid(stack) -> int | None:
 
 
 def merged_ids(log: str) -> list[str]:
-    return re.findall(r"event=merged id=(\S+)", log)
+    return re.findall(r"event=merged upload_id=(\S+)", log)
 
 
 def test_two_workers_on_one_queue_merge_one_at_a_time_and_the_standby_takes_over(make_stack, tmp_path):

@@ -39,8 +39,9 @@ def test_a_csv_upload_is_queued_durably_and_answered_202_with_its_status_url(cli
     sidecar = sidecar_of(queue_dir, "tree", body["id"])
     assert sidecar["sha256"] == hashlib.sha256(TREE_CSV).hexdigest() and sidecar["username"] == "test"
     assert sidecar["format"] == "csv" and sidecar["schema_path"].endswith("tree_schema_v1.yaml")
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("accepted")]
-    assert lines == [f"accepted id={body['id']} endpoint=tree node_path=/ user=test bytes={len(TREE_CSV)} format=csv"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event=accepted")]
+    assert lines == [f"event=accepted upload_id={body['id']} endpoint=tree node_path=/ user=test status=202 "
+                     f"bytes={len(TREE_CSV)} format=csv"]
 
 
 def test_an_upload_to_a_node_path_keeps_the_path(client, queue_dir):

@@ -22,7 +22,7 @@ def endpoints_file(tmp_path: Path, schema: str) -> Path:
 
 
 class Lines(logging.Handler):
-    """The gateway's logger stops propagation once configured: listen on it directly."""
+    """The gateway's records, as they reach its logger."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -40,10 +40,10 @@ def test_the_gateway_logs_each_schema_warning_once_and_starts(tmp_path):
         app = create_app(make_settings(tmp_path / "queue", ENDPOINTS_CONFIG=str(config)))
     finally:
         logging.getLogger("zarr_ingress.gateway").removeHandler(listener)
-    lines = [line for line in listener.lines if line.startswith("schema warning")]
-    assert lines == ["schema warning endpoint=trees tree_network.yaml: trees/VARS/tree: also listed "
+    lines = [line for line in listener.lines if line.startswith("event=schema_warning")]
+    assert lines == ['event=schema_warning endpoint=trees warning="tree_network.yaml: trees/VARS/tree: also listed '
                      "in COORDS (an obsolete form): read as one coordinate, the keys of VARS/tree "
-                     "laid over COORDS/tree"]
+                     'laid over COORDS/tree"']
     assert app.test_client().get("/health").status_code == 200
 
 

@@ -4,7 +4,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 from shared.queue.heartbeat import HEARTBEAT_FILE, read_heartbeat, remove_heartbeat, write_heartbeat
-from worker.logs import format_fields
+from shared.logs import format_fields
 
 
 def test_the_heartbeat_is_json_with_pid_and_a_utc_time(tmp_path):

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from shared.config import load_settings
+from shared.logs import format_fields
 from worker.__main__ import load_schemas
 
 FIELD_SCHEMAS = Path(__file__).resolve().parents[1] / "fuse" / "schemas"
@@ -19,7 +20,8 @@ def test_the_worker_logs_each_schema_warning_once_at_start(tmp_path, caplog):
     settings = load_settings({"QUEUE_DIR": str(tmp_path / "queue"), "ENDPOINTS_CONFIG": str(config)},
                              dotenv=None)
     schemas = load_schemas(settings)
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("schema warning")]
-    assert lines == [f"schema warning endpoint=weather {w}" for w in schemas["weather"].schema.warnings]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event=schema_warning")]
+    assert lines == [format_fields(event="schema_warning", endpoint="weather", warning=w)
+                     for w in schemas["weather"].schema.warnings]
     assert [w.key_path for w in schemas["weather"].schema.warnings] == [
         "ATTRS/created", "forecast/COORDS/time/merge/step_limits", "forecast/VARS/cloudiness/long_name"]
