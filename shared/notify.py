@@ -199,5 +199,5 @@ def notifier_from(environ: Mapping[str, str], smtp: SmtpSettings | None, *, proc
         raise ConfigError(f"NOTIFY_DIGEST_SECONDS: {digest!r} must be above 0")
     secrets = [password or "", webhook, *(environ.get(name, "") for name in ("S3_SECRET_KEY", "ZF_S3_SECRET_KEY"))]
     names = ",".join(channel.name for channel in channels) or "none"
-    log_event(log, "notify_channels", process=process, channels=names, digest_seconds=f"{digest:g}")
+    log_event(log, "notify_channels", process=process, channels=names, digest_seconds=digest)
     return Notifier(channels, process=process, digest_seconds=digest, secrets=secrets)

@@ -8,3 +8,17 @@ HERE = Path(__file__).parent
 for path in (HERE.parents[1], HERE, HERE.parent / "e2e"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+from typing import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def moto(tmp_path: Path) -> Iterator["MotoServer"]:
+    from e2e_stack import MotoServer
+
+    server = MotoServer(tmp_path, tmp_path)
+    server.create_bucket()
+    yield server
+    server.close()
