@@ -43,14 +43,15 @@ def storage_dtype(var: VarSchema) -> Any:
 
 
 def fill_value(var: VarSchema) -> Any:
-    """The stored value of a cell nobody wrote (the variable's ``na_value``)."""
+    """The stored value of a cell nobody wrote: NaN for floats whatever their ``na_value`` (an
+    input sentinel, SCHEMA.md rule 4.3), NaT for times, else ``na_value`` or the type's filler."""
     dtype = storage_dtype(var)
     if dtype is str or (isinstance(dtype, np.dtype) and dtype.kind == "U"):
         return ""
     if var.is_time or var.dtype.startswith("datetime64"):
         return INT_FILL
     if dtype.kind in "fc":
-        return np.nan if var.na_value in (None, "nan") else dtype.type(var.na_value)
+        return np.nan
     if dtype.kind == "b":
         return False
     if isinstance(var, CoordSchema):
@@ -92,11 +93,24 @@ def array_attrs(var: VarSchema) -> dict:
     if var.is_time or var.dtype.startswith("datetime64"):
         tick = var.unit.tick if var.is_time else var.dtype[11:-1]
         attrs.update(units.cf_time_attrs(units.DateTimeUnit(tick=tick)))
+        # The values are UTC instants (SCHEMA.md section 2): the array's unit says so, and the
+        # zone the input was read in is kept under its own name. __structure__ keeps the schema
+        # as written, where tz says how input is read (zarr-fuse extends stores with it).
+        if var.is_time:
+            attrs["unit"] = {**attrs["unit"], "tz": "UTC"}
+        attrs["source_tz"] = source_zone(var)
         if not isinstance(var, CoordSchema):
             attrs["_FillValue"] = int(INT_FILL)   # decoded by xarray to NaT
     elif isinstance(var.unit, str):
         attrs["units"] = units.long_name(var.unit)
     return attrs
+
+
+def source_zone(var: VarSchema) -> str:
+    """The zone input times of a date-time variable are read in (as ``convert._times`` reads them)."""
+    if isinstance(var.source_unit, units.DateTimeUnit):
+        return var.source_unit.tz
+    return var.unit.tz if var.is_time else "UTC"
 
 
 def group_attrs(schema: NodeSchema) -> dict:
