@@ -77,6 +77,17 @@ def files() -> FileServer:
     server.close()
 
 
+def config_folder(tmp_path: Path, store: Path, scraper: str, configuration: str = "") -> Path:
+    """The endpoints file (one endpoint and `scraper`, the model schema) in its folder; its path."""
+    config = tmp_path / "config"
+    (config / "schemas").mkdir(parents=True)
+    (config / "schemas" / "model.yaml").write_text(FORECAST_SCHEMA.format(store=store))
+    (config / "endpoints_config.yaml").write_text(
+        configuration + "endpoints:\n  - {name: forecast, endpoint: /api/v1/forecast, schema_path: schemas/model.yaml}\n"
+        "active_scrappers:\n" + scraper)
+    return config / "endpoints_config.yaml"
+
+
 def environment(tmp_path: Path, config: Path, **extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "QUEUE_DIR": str(tmp_path / "queue"),
             "ENDPOINTS_CONFIG": str(config), "AUTH_ENABLED": "false", "WORKER_POLL_SECONDS": "0.3",
@@ -85,13 +96,7 @@ def environment(tmp_path: Path, config: Path, **extra: str) -> dict[str, str]:
 
 def test_run_now_pulls_grib2_files_and_the_worker_merges_them_into_the_store(tmp_path: Path, files) -> None:
     store = tmp_path / "stores" / "model.zarr"
-    config = tmp_path / "config"
-    (config / "schemas").mkdir(parents=True)
-    (config / "schemas" / "model.yaml").write_text(FORECAST_SCHEMA.format(store=store))
-    (config / "endpoints_config.yaml").write_text(f"""\
-endpoints:
-  - {{name: forecast, endpoint: /api/v1/forecast, schema_path: schemas/model.yaml}}
-active_scrappers:
+    config = config_folder(tmp_path, store, f"""\
   - name: model
     schema_path: schemas/model.yaml
     cron: "5 */3 * * *"
@@ -107,7 +112,7 @@ active_scrappers:
         for hour, field in HOURS.items():
             body = grib2_field(field, date=int(date), time=int(hour))
             files.files[f"/model/{date}/t2m_{hour}.grib2"] = (200, "application/octet-stream", body)
-    env = environment(tmp_path, config / "endpoints_config.yaml")
+    env = environment(tmp_path, config)
 
     pulled = subprocess.run([PYTHON, "-m", "scheduler", "--run-now", "model"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
@@ -141,27 +146,22 @@ SMTP_PASSWORD = "smtp-pa55word-never-mailed"
 
 
 def test_a_failed_run_mails_one_digest_over_starttls_with_the_reasons_and_no_secret(tmp_path: Path, files) -> None:
-    config = tmp_path / "config"
-    (config / "schemas").mkdir(parents=True)
-    (config / "schemas" / "model.yaml").write_text(FORECAST_SCHEMA.format(store=tmp_path / "store.zarr"))
     files.files["/station/lysina"] = (200, "application/json", b'[{"valid_time": "2026-06-14T00:00:00Z"}]')
     with smtp_server(tmp_path, SMTP_PASSWORD) as (port, inbox, cert):
-        (config / "endpoints_config.yaml").write_text(f"""\
-configuration:
-  smtp: {{host: 127.0.0.1, port: {port}, username: ingress, from_email: ingress@example.org,
-         notify_to: "ops@example.org"}}
-endpoints:
-  - {{name: forecast, endpoint: /api/v1/forecast, schema_path: schemas/model.yaml}}
-active_scrappers:
+        config = config_folder(tmp_path, tmp_path / "store.zarr", f"""\
   - name: stations
     schema_path: schemas/model.yaml
     cron: "0 * * * *"
     request: {{url: "http://127.0.0.1:{files.port}/station/{{site}}?token={{token}}"}}
     render: [{{name: token, source: const, value: {API_TOKEN}}}]
     iterate: [{{name: site, source: list, values: [lysina, closed-down, lysina]}}]
+""", configuration=f"""\
+configuration:
+  smtp: {{host: 127.0.0.1, port: {port}, username: ingress, from_email: ingress@example.org,
+         notify_to: "ops@example.org"}}
 """)
         # The certificate of the test's server is the trust store (SSL_CERT_FILE), as a private CA would be.
-        env = environment(tmp_path, config / "endpoints_config.yaml", SMTP_PASSWORD=SMTP_PASSWORD,
+        env = environment(tmp_path, config, SMTP_PASSWORD=SMTP_PASSWORD,
                           SSL_CERT_FILE=str(cert))
 
         pulled = subprocess.run([PYTHON, "-m", "scheduler", "--run-now", "stations"], env=env, cwd=tmp_path,
