@@ -3,6 +3,8 @@
     zarr-ingress scheduler                 run every scraper on its cron until SIGTERM/SIGINT
     zarr-ingress scheduler --run-now NAME  run one scraper once, now; exit 0 when every context
                                            was fetched, 1 otherwise (notifications flushed first)
+        [--run N]                          with the constants (`set:`) of its runs[N] (from 0);
+                                           default: the run whose cron slot came last
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from shared.config.scrapers import Run, Scraper
 from shared.logs import configure_logging, log_event
 from shared.notify import Notifier, notifier_from
 from shared.queue import Queue
+from scheduler.dataframes import WatchedDataframes
 from scheduler.fetch import RetryPolicy
 from scheduler.metrics import SchedulerMetrics
-from scheduler.schedule import missed, next_of
+from scheduler.schedule import interval_seconds, latest_due, missed, next_of
 from shared.queue.scheduler_state import SchedulerState
 from scheduler.service import RunResult, failure_lines, run_scraper
 
@@ -57,11 +60,16 @@ class Scheduler:
 
     def __init__(self, settings: Settings, policy: RetryPolicy, notifier: Notifier, metrics: SchedulerMetrics) -> None:
         self.scrapers = {scraper.name: scraper for scraper in settings.scrapers}
+        self.dataframes = WatchedDataframes(self.scrapers)  # site lists re-read when edited
         self.queue = Queue(settings.queue_dir)
         self.state = SchedulerState(settings.queue_dir)
         self.policy, self.notifier, self.metrics = policy, notifier, metrics
         self.stop = threading.Event()
         self._running: dict[str, threading.Lock] = {name: threading.Lock() for name in self.scrapers}
+        recorded, now = self.state.read(), datetime.now(timezone.utc)
+        for name, scraper in self.scrapers.items():
+            success = parse_iso(recorded.get(name, {}).get("last_success"))
+            metrics.declare(name, interval_seconds(scraper, now), success.timestamp() if success else None)
         self._threads: list[threading.Thread] = []
 
     def run_once(self, scraper: Scraper, run: Run, scheduled: datetime) -> RunResult | None:
@@ -73,7 +81,11 @@ class Scheduler:
             return None
         try:
             log_event(log, "run_started", scraper=scraper.name, scheduled=iso(scheduled))
-            result = run_scraper(scraper, run, scheduled, self.queue, self.policy)
+            try:
+                result = run_scraper(self.dataframes.current(scraper.name), run, scheduled, self.queue, self.policy)
+            except Exception as error:  # a broken run is a failed run: recorded and notified, never lost in a thread
+                log_event(log, "run_broke", logging.ERROR, exc_info=True, scraper=scraper.name, scheduled=iso(scheduled))
+                result = RunResult(scraper.name, iso(scheduled), error=f"{type(error).__name__}: {error}")
             self._account(scraper, result)
             return result
         finally:
@@ -91,7 +103,7 @@ class Scheduler:
                 self.notifier.add(line)
         _, upcoming = next_of(scraper, datetime.now(timezone.utc))
         self.state.record(result.scraper, result.scheduled, result.ok, result.fetched, len(result.failures),
-                          next_run=iso(upcoming))
+                          next_run=iso(upcoming), reason=result.reason)
         log_event(log, "run_finished", scraper=scraper.name, scheduled=result.scheduled, fetched=result.fetched,
                   failed=len(result.failures))
 
@@ -133,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         "(see docs/operations.md, 'Scrapers and alerts').",
     )
     parser.add_argument("--run-now", metavar="NAME", help="run this scraper once, now, and exit (0: every context fetched)")
+    parser.add_argument("--run", metavar="N", type=int,
+                        help="with --run-now: use the constants (set:) of the scraper's runs[N], counted from 0 "
+                        "(default: the run whose cron slot came last)")
     args = parser.parse_args(argv)
     environ = merged_environ()
     try:
@@ -147,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.run_now is not None and args.run_now not in {s.name for s in settings.scrapers}:
             known = ", ".join(s.name for s in settings.scrapers) or "none"
             raise ConfigError(f"--run-now: no scrapper named {args.run_now!r} in {settings.endpoints_config} (known: {known})")
+        if args.run is not None:
+            run_count = next((len(s.runs) for s in settings.scrapers if s.name == args.run_now), None)
+            if run_count is None:
+                raise ConfigError("--run: only with --run-now NAME")
+            if not 0 <= args.run < run_count:
+                raise ConfigError(f"--run {args.run}: scrapper {args.run_now!r} has runs[0] to runs[{run_count - 1}]")
     except ConfigError as error:
         print(f"zarr-ingress scheduler: {error}", file=sys.stderr)
         return 2
@@ -154,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     scheduler = Scheduler(settings, policy, notifier, metrics)
     if args.run_now is not None:
         scraper = scheduler.scrapers[args.run_now]
+        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        run = scraper.runs[args.run] if args.run is not None else latest_due(scraper, now)
         try:
-            result = scheduler.run_once(scraper, scraper.runs[0], datetime.now(timezone.utc).replace(second=0, microsecond=0))
+            result = scheduler.run_once(scraper, run, now)
         finally:
             notifier.close()
         return 0 if result is not None and result.ok else 1

@@ -37,3 +37,26 @@ def missed(scraper: Scraper, last_run: datetime, now: datetime) -> tuple[Run, da
     slots = [(run, previous_fire(run, now)) for run in scraper.runs]
     slots = [(run, when) for run, when in slots if when > last_run]
     return max(slots, key=lambda pair: pair[1]) if slots else None
+
+
+def latest_due(scraper: Scraper, now: datetime) -> Run:
+    """The run whose last slot at or before `now` is the latest: the one the schedule ran last.
+
+    `--run-now` takes it when no `--run N` is given, so a scraper with one run per forecast cycle
+    (`set: {cycle: "06"}`) fetches the cycle in force, not always the first one written.
+    """
+    return max(scraper.runs, key=lambda run: previous_fire(run, now))
+
+
+def interval_seconds(scraper: Scraper, after: datetime, slots: int = 64) -> float:
+    """The longest gap between consecutive runs over the next `slots` runs (all schedules merged).
+
+    The alert "no success for two intervals" compares against it: for `0 8 * * 1-5` that is the
+    weekend (3 days), so a quiet Saturday is not an alarm.
+    """
+    times = []
+    moment = after
+    for _ in range(slots + 1):
+        _, moment = next_of(scraper, moment)
+        times.append(moment)
+    return max((later - earlier).total_seconds() for earlier, later in zip(times, times[1:]))

@@ -5,6 +5,11 @@ worker cannot tell a pulled item from a pushed one; the sidecar says where it ca
 `extra`: `scraper`, `context`, `url` (secrets masked: scheduler/contexts.py) and the context again as `dataframe_row`,
 the name the original server's extractors read it under. Items are enqueued in context order
 once all fetches of the run are back, so a run's items keep their order in the queue.
+
+An item that cannot be enqueued (disk full, queue folder broken) fails the run like a failed
+fetch: its context and the reason are in the result, so the state file, `queue status` and the
+digest say so. The run's later items are then not enqueued either: a re-run brings them in
+order instead of after a gap.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from urllib.parse import urlsplit
 
 from shared.config.scrapers import Run, Scraper
 from shared.logs import log_event
-from shared.queue import Queue
+from shared.queue import Queue, QueueError
 from scheduler.contexts import expand, public_context, public_url, request_headers, request_url
 from scheduler.fetch import Fetched, RetryPolicy, fetch
 
@@ -42,10 +47,23 @@ class RunResult:
     failures: list[tuple[dict[str, str], str, str]] = field(default_factory=list)  # (context, url, reason)
     bytes: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # fetch outcome (Fetched.outcome) -> count
+    error: str = ""  # the run itself broke (not one context): why
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.error
+
+    @property
+    def reason(self) -> str:
+        """Why the run failed, in one line ("" when it did not): the state file and `queue status` show it."""
+        if self.error:
+            return self.error
+        if not self.failures:
+            return ""
+        context, _, reason = self.failures[0]
+        shown = ", ".join(f"{k}={v}" for k, v in context.items())
+        more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+        return f"{shown}: {reason}{more}" if shown else f"{reason}{more}"
 
 
 def response_format(scraper: Scraper, fetched: Fetched, url: str) -> tuple[str, str | None]:
@@ -73,6 +91,7 @@ def run_scraper(scraper: Scraper, run: Run, scheduled: datetime, queue: Queue, p
     with ThreadPoolExecutor(max_workers=PARALLEL_FETCHES, thread_name_prefix=f"fetch-{scraper.name}") as pool:
         results = list(pool.map(lambda r: fetch(r[1], r[2], scraper.request.timeout_seconds, policy), requests))
     result = RunResult(scraper.name, scheduled.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    not_queued = ""  # set at the first item the queue refused: the later ones wait for a re-run
     for (context, url, _), fetched in zip(requests, results):
         shown, context = public_url(url), public_context(scraper, context)
         result.outcomes[fetched.outcome] = result.outcomes.get(fetched.outcome, 0) + 1
@@ -80,14 +99,23 @@ def run_scraper(scraper: Scraper, run: Run, scheduled: datetime, queue: Queue, p
             result.failures.append((context, shown, fetched.reason))
             log_event(log, "fetch_failed", logging.WARNING, scraper=scraper.name, url=shown, reason=fetched.reason)
             continue
+        if not_queued:
+            result.failures.append((context, shown, f"not queued: an earlier item of this run was not ({not_queued})"))
+            continue
         fmt, filename = response_format(scraper, fetched, url)
-        sidecar = queue.enqueue(
-            scraper.name, fetched.body, format=fmt, node_path=scraper.target_node,
-            schema_path=str(scraper.schema_path), content_type=fetched.content_type, filename=filename,
-            username=scraper.username,
-            extra={"scraper": scraper.name, "context": dict(context), "dataframe_row": dict(context), "url": shown,
-                   "scheduled_at": result.scheduled},
-        )
+        try:
+            sidecar = queue.enqueue(
+                scraper.name, fetched.body, format=fmt, node_path=scraper.target_node,
+                schema_path=str(scraper.schema_path), content_type=fetched.content_type, filename=filename,
+                username=scraper.username,
+                extra={"scraper": scraper.name, "context": dict(context), "dataframe_row": dict(context),
+                       "url": shown, "scheduled_at": result.scheduled},
+            )
+        except (OSError, QueueError) as error:
+            not_queued = f"{type(error).__name__}: {error}"
+            result.failures.append((context, shown, f"not queued: {not_queued}"))
+            log_event(log, "enqueue_failed", logging.ERROR, scraper=scraper.name, url=shown, reason=not_queued)
+            continue
         result.fetched += 1
         result.bytes += len(fetched.body)
         log_event(log, "accepted", upload_id=sidecar.id, endpoint=scraper.name, scraper=scraper.name, url=shown,
@@ -97,6 +125,8 @@ def run_scraper(scraper: Scraper, run: Run, scheduled: datetime, queue: Queue, p
 
 def failure_lines(result: RunResult) -> list[str]:
     """The notification of a failed run: which contexts and why (URLs without secrets)."""
+    if result.error:
+        return [f"scraper {result.scraper}: run of {result.scheduled} failed: {result.error}"]
     total = result.fetched + len(result.failures)
     lines = [f"scraper {result.scraper}: run of {result.scheduled} failed for {len(result.failures)} of {total} contexts"]
     for context, url, reason in result.failures:

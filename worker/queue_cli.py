@@ -118,10 +118,17 @@ def cmd_status(queue: Queue, args: argparse.Namespace) -> int:
     if scrapers:
         print(table(["scraper", "last run", "outcome", "next run"], [
             [name, str(entry.get("last_run") or "never"),
-             "" if "last_ok" not in entry else "ok" if entry["last_ok"] else f"{entry.get('failed')} failed",
+             "" if "last_ok" not in entry else "ok" if entry["last_ok"] else failed_run(entry),
              str(entry.get("next_run") or "")]
             for name, entry in sorted(scrapers.items())]))
     return 0
+
+
+def failed_run(entry: dict[str, Any]) -> str:
+    """"2 failed: site=nowhere: HTTP 404 Not Found (and 1 more)": how many contexts, and why."""
+    reason = str(entry.get("reason") or "")
+    shown = reason if len(reason) <= 100 else reason[:99] + "…"
+    return f"{entry.get('failed')} failed" + (f": {shown}" if shown else "")
 
 
 def lane_line(lane: dict[str, Any], now: datetime) -> str:

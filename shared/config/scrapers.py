@@ -89,11 +89,22 @@ class Render:
 
 
 @dataclass(frozen=True)
+class Dataframe:
+    """Where a `source: dataframe` axis reads its rows: kept so the scheduler re-reads a changed file."""
+
+    at: str  # the entry's key path, for errors: "...: active_scrappers[0] (yr).iterate[1]"
+    path: Path
+    has_header: bool
+    outputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Iterate:
     """One axis of a run's contexts: each step binds one or more variables."""
 
     name: str
     steps: tuple[Mapping[str, str], ...]
+    dataframe: Dataframe | None = None  # set for source: dataframe
 
 
 @dataclass(frozen=True)
@@ -328,7 +339,8 @@ def _iterate(at: str, raw: Any, schema_path: Path, config_dir: Path) -> Iterate:
         if not values:
             raise ConfigError(f"{at}.values: missing: a non-empty list of values")
         return Iterate(name, tuple({name: _text(f"{at}.values[{i}]", v)} for i, v in enumerate(values)))
-    return Iterate(name, _dataframe_steps(at, item, name, config_dir))
+    frame = _dataframe(at, item, config_dir)
+    return Iterate(name, dataframe_steps(frame, name), frame)
 
 
 def _schema_values(at: str, raw: Any, schema_path: Path) -> list[str]:
@@ -356,8 +368,7 @@ def _schema_values(at: str, raw: Any, schema_path: Path) -> list[str]:
     return values
 
 
-def _dataframe_steps(at: str, item: Mapping[str, Any], name: str, config_dir: Path) -> tuple[Mapping[str, str], ...]:
-    """One step per row: `name` is the row's first column, each output variable its column."""
+def _dataframe(at: str, item: Mapping[str, Any], config_dir: Path) -> Dataframe:
     relative = _text(f"{at}.dataframe_path", item.get("dataframe_path"))
     path = (config_dir / relative).resolve()
     if config_dir.resolve() not in path.parents:
@@ -365,6 +376,19 @@ def _dataframe_steps(at: str, item: Mapping[str, Any], name: str, config_dir: Pa
     has_header = item.get("dataframe_has_header", True)
     if not isinstance(has_header, bool):
         raise ConfigError(f"{at}.dataframe_has_header: expected true or false, got {has_header!r}")
+    outputs = item.get("outputs") or {}
+    if not isinstance(outputs, dict):
+        raise ConfigError(f"{at}.outputs: expected a mapping of variable: column")
+    return Dataframe(at, path, has_header, dict(outputs))
+
+
+def dataframe_steps(frame: Dataframe, name: str) -> tuple[Mapping[str, str], ...]:
+    """One step per row: `name` is the row's first column, each output variable its column.
+
+    Read at start and again by the scheduler when the file changed; ConfigError names the key,
+    the file and the line.
+    """
+    at, path, has_header = frame.at, frame.path, frame.has_header
     try:
         with path.open(encoding="utf-8", newline="") as file:
             rows = [row for row in csv.reader(file) if row and any(cell.strip() for cell in row)]
@@ -373,9 +397,7 @@ def _dataframe_steps(at: str, item: Mapping[str, Any], name: str, config_dir: Pa
     header = [cell.strip() for cell in rows.pop(0)] if has_header and rows else []
     if not rows:
         raise ConfigError(f"{at}.dataframe_path: {path} has no data rows")
-    outputs = item.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        raise ConfigError(f"{at}.outputs: expected a mapping of variable: column")
+    outputs = frame.outputs
     columns: dict[str, int] = {}
     for variable, column in outputs.items():
         _variable(f"{at}.outputs.{variable}", variable)

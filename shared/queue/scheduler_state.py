@@ -26,13 +26,17 @@ class SchedulerState:
             return {}
 
     def record(self, scraper: str, scheduled: str, ok: bool, fetched: int, failed: int,
-               next_run: str | None = None) -> None:
+               next_run: str | None = None, reason: str = "") -> None:
+        """The run's outcome; `reason` says why a failed run failed (kept until a run succeeds)."""
         with self._lock:
             state = self.read()
             entry = state.setdefault(scraper, {})
             entry.update(last_run=scheduled, last_ok=ok, fetched=fetched, failed=failed)
             if ok:
                 entry["last_success"] = scheduled
+                entry.pop("reason", None)
+            else:
+                entry["reason"] = reason or "failed"
             if next_run is not None:
                 entry["next_run"] = next_run
             self._write(state)

@@ -35,13 +35,13 @@ OVERLAYS = kustomizations()
 IMAGE_USER = 11233
 SECRET = "zarr-ingress-secrets"
 # Where the code reads its environment, and the forms it reads it in.
-CODE_DIRS = ("shared", "gateway", "worker", "oci")
+CODE_DIRS = ("shared", "gateway", "worker", "scheduler", "oci")
 ENV_READS = (
     re.compile(r"""environ(?:\.get)?[(\[]\s*["']([A-Z][A-Z0-9_]+)["']"""),
     # reader.text("STORE_URL", "ZF_STORE_URL"): a second name only when it closes the call (an alias),
     # not reader.choice("LOG_LEVEL", "INFO", ...), whose second argument is the default.
     re.compile(r"""reader\.\w+\(\s*["']([A-Z][A-Z0-9_]+)["'](?:\s*,\s*["']([A-Z][A-Z0-9_]+)["'](?=\s*\)))?"""),
-    re.compile(r"""(?:_env|env_int)\(\s*\w+\s*,\s*["']([A-Z][A-Z0-9_]+)["']"""),
+    re.compile(r"""(?:_env|env_int|env_number)\(\s*\w+\s*,\s*["']([A-Z][A-Z0-9_]+)["']"""),
     re.compile(r"""_count\(\s*["']([A-Z][A-Z0-9_]+)["']"""),
 )
 OPTIONAL_TABLE = "### Settings the manifests leave unset"
@@ -217,13 +217,18 @@ def test_probes_use_the_gateway_routes_and_the_worker_health_command(kustomizati
     assert worker["livenessProbe"]["exec"]["command"] == ["ingress-healthcheck"]
     assert worker["ports"][0]["containerPort"] == int(container_env(docs, worker, "zarr-ingress-0")["WORKER_METRICS_PORT"])
     assert gateway["command"] == ["zarr-ingress", "gateway"] and worker["command"] == ["zarr-ingress", "worker"]
+    for scheduler in [c for c in statefulset(docs)["spec"]["template"]["spec"]["containers"] if c["name"] == "scheduler"]:
+        port = container_env(docs, scheduler, "zarr-ingress-0")["SCHEDULER_METRICS_PORT"]
+        # An explicit URL: without one the health command probes the gateway (same 127.0.0.1).
+        assert scheduler["livenessProbe"]["exec"]["command"] == ["ingress-healthcheck", f"http://127.0.0.1:{port}/metrics"]
 
 
 @pytest.mark.parametrize("kustomization", OVERLAYS)
 def test_every_environment_variable_the_code_reads_is_wired_or_documented_optional(kustomization: str) -> None:
     read = env_names_the_code_reads()
     # The scan must keep finding the known forms, or this test would pass on nothing.
-    assert {"QUEUE_DIR", "S3_SECRET_KEY", "ZF_S3_SECRET_KEY", "WEB_CONCURRENCY", "WORKER_NICE", "HOST"} <= read
+    assert {"QUEUE_DIR", "S3_SECRET_KEY", "ZF_S3_SECRET_KEY", "WEB_CONCURRENCY", "WORKER_NICE", "HOST",
+            "SCHEDULER_ATTEMPTS", "SCHEDULER_METRICS_PORT"} <= read
     docs = render(kustomization)
     wired: set[str] = set()
     for c in containers(docs):
@@ -328,12 +333,18 @@ def test_copies_in_the_manifests_equal_their_sources() -> None:
     assert rule["spec"] == alerts
 
 
-def test_service_monitor_scrapes_the_gateway_and_the_worker() -> None:
+def test_service_monitor_scrapes_the_gateway_the_worker_and_the_scheduler() -> None:
     docs = render("examples")
     service = one(docs, "Service", "zarr-ingress")
     monitor = one(docs, "ServiceMonitor")
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http", "worker-metrics"}
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http", "worker-metrics", "scheduler-metrics"}
     assert {p["name"] for p in service["spec"]["ports"]} >= {"http", "worker-metrics"}
+    # Where the pod runs a scheduler, the Service has its port, and it is the one the scheduler serves.
+    base = render("base")
+    ports = {p["name"]: p for p in one(base, "Service", "zarr-ingress")["spec"]["ports"]}
+    scheduler = container(base, "scheduler")
+    assert ports["scheduler-metrics"]["port"] == scheduler["ports"][0]["containerPort"] == \
+        int(container_env(base, scheduler, "zarr-ingress-0")["SCHEDULER_METRICS_PORT"])
     assert all(e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
     selector = monitor["spec"]["selector"]["matchLabels"].items()
     for kustomization in ("examples", "shards"):
@@ -346,5 +357,7 @@ def test_without_scheduler_component_removes_only_the_scheduler() -> None:
     with_it = [c["name"] for c in statefulset(render("base"))["spec"]["template"]["spec"]["containers"]]
     without = [c["name"] for c in statefulset(render("examples"))["spec"]["template"]["spec"]["containers"]]
     assert with_it == ["gateway", "worker", "scheduler"] and without == ["gateway", "worker"]
+    ports = [p["name"] for p in one(render("examples"), "Service", "zarr-ingress")["spec"]["ports"]]
+    assert ports == ["http", "worker-metrics"], "no Service port left pointing at the removed scheduler"
     assert container(render("base"), "scheduler")["command"] == ["zarr-ingress", "scheduler"]
     assert KUBERNETES.joinpath("components", "without-scheduler", "kustomization.yaml").is_file()

@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import generate_latest
 
 from gateway.metrics import GatewayMetrics
+from scheduler.metrics import SchedulerMetrics
 from shared.queue import Queue
 from worker.metrics import WorkerMetrics
 
@@ -33,7 +34,8 @@ def promtool() -> str:
 
 
 def exported_metric_names(tmp_path: Path) -> set[str]:
-    """Every series name the gateway's /metrics and the worker's registry expose, labels touched once."""
+    """Every series name the gateway's /metrics and the worker's and scheduler's registries expose,
+    labels touched once."""
     queue = Queue(tmp_path / "queue")
     gateway = GatewayMetrics(queue, ["tree"])
     gateway.count_upload("tree", 202)
@@ -42,7 +44,10 @@ def exported_metric_names(tmp_path: Path) -> set[str]:
         metric.labels("tree")
     worker.merge_seconds.labels("tree").observe(0.1)
     worker.batch_items.labels("tree").observe(1)
+    scheduler = SchedulerMetrics()
+    scheduler.declare("yr", 3600.0, last_success=1.0)  # what the scheduler does for each scraper at start
     text = gateway.render().decode() + generate_latest(worker.registry).decode()
+    text += generate_latest(scheduler.registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
 
@@ -83,3 +88,17 @@ def test_dashboard_is_grafana_json_with_unique_panels_and_an_endpoint_variable()
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
     for topic in ("uploads", "queue depth", "oldest", "merge duration", "failed", "store errors", "last successful merge"):
         assert topic in titles, f"no panel on {topic}"
+
+
+def test_scraper_alerts_and_panels_read_runs_fetches_and_last_success() -> None:
+    groups = {group["name"]: group["rules"] for group in yaml.safe_load(ALERTS.read_text())["groups"]}
+    exprs = " ".join(rule["expr"] for rule in groups["zarr-ingress-scrapers"])
+    for metric in ("zarr_ingress_scraper_last_success_timestamp_seconds", "zarr_ingress_scraper_interval_seconds",
+                   "zarr_ingress_scraper_fetches_total", "zarr_ingress_scraper_runs_total"):
+        assert metric in exprs, f"no scraper alert reads {metric}"
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    by_metric = {metric: [p["title"] for p in panels if any(metric in t["expr"] for t in p["targets"])]
+                 for metric in ("zarr_ingress_scraper_runs_total", "zarr_ingress_scraper_fetches_total",
+                                "zarr_ingress_scraper_last_success_timestamp_seconds")}
+    assert all(by_metric.values()), f"no panel reads {[m for m, titles in by_metric.items() if not titles]}"
+    assert "outcome" in " ".join(t["expr"] for p in panels for t in p["targets"] if "scraper_fetches" in t["expr"])

@@ -3,9 +3,7 @@ receiver on 127.0.0.1 as one digest, with the reasons and without any secret."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
-import socket
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -14,14 +12,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given, settings, strategies as st
 
+from local_mail import Inbox, smtp_server as local_smtp_server, write_cert
 from shared.config import SmtpSettings
 from shared.notify import Notifier, notifier_from, redact
 
@@ -29,65 +22,10 @@ PASSWORD = "s3cr3t-mail-pw"
 TOKEN_URL_PART = "T000/B000/XXXXwebhooktoken"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def write_cert(folder: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (it is its own trust anchor)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-        self.logins: list[tuple[str, str]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(envelope.original_content)
-        return "250 OK"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
-        assert isinstance(auth_data, LoginPassword)
-        self.logins.append((auth_data.login.decode(), auth_data.password.decode()))
-        return AuthResult(success=auth_data.password.decode() == PASSWORD)
-
-
 @pytest.fixture()
 def smtp_server(tmp_path: Path) -> Iterator[tuple[int, Inbox, Path]]:
-    import ssl
-
-    cert, key = write_cert(tmp_path, "smtp")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(
-        inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-        authenticator=inbox.authenticate, auth_require_tls=True,
-    )
-    controller.start()
-    try:
-        yield port, inbox, cert
-    finally:
-        controller.stop()
+    with local_smtp_server(tmp_path, PASSWORD) as server:
+        yield server
 
 
 @pytest.fixture()
