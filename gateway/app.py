@@ -38,6 +38,7 @@ from werkzeug.routing import BaseConverter
 from gateway.auth import PasswordCheck
 from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, Unavailable
 from gateway.gunicorn_logs import PATH_MAX, USER_ENVIRON_KEY
+from gateway.last_uploads import LastUploadRecorder
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
 from gateway.operators import register_operator_api
@@ -48,8 +49,9 @@ from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.logs import log_event
 from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
-from shared.formats import NotAnUplink, ParseError, check_event, resolve, sniff_columns
+from shared.formats import NotAnUplink, ParseError, Sniffed, check_event, resolve, sniff
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
+from shared.queue.loggers import LoggerBook
 
 log = logging.getLogger("zarr_ingress.gateway")
 REASON_MAX = 300  # characters of a rejection's reason in a log line
@@ -149,7 +151,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     except OSError as error:
         raise ConfigError(f"QUEUE_DIR: cannot use {settings.queue_dir}: {error.strerror}") from None
     capacity = Capacity(queue, settings)
-    metrics = GatewayMetrics(queue, (e.name for e in settings.endpoints))
+    book = LoggerBook(settings.queue_dir)
+    last_uploads = LastUploadRecorder(book)
+    metrics = GatewayMetrics(queue, (e.name for e in settings.endpoints), book,
+                             {e.name: e.expect_every for e in settings.endpoints if e.expect_every})
     check_password = PasswordCheck(settings.users)
     auth = HTTPBasicAuth(realm="zarr-fuse ingress")
     app.extensions["zarr_ingress"] = {"settings": settings, "queue": queue, "metrics": metrics}
@@ -189,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             capacity.check()
             upload = read_upload(request, settings.max_upload_bytes, endpoint)
             fmt = upload.format
+            sniffed: Sniffed | None = None  # binary and extractor uploads: rows unknown here
             try:
                 ignored: list[str] = []
                 if fmt in BINARY_FORMATS:
@@ -196,8 +202,8 @@ def create_app(settings: Settings | None = None) -> Flask:
                 elif fmt != RAW:  # an extractor endpoint: only size and encoding are ours
                     fmt = resolve(upload.payload, fmt, endpoint.format, upload.content_type)
                     check_event(fmt, request.args.get("event"))
-                    columns = sniff_columns(upload.payload, fmt, settings.max_columns)
-                    ignored = schemas.columns(node, columns, endpoint.extra_columns)
+                    sniffed = sniff(upload.payload, fmt, settings.max_columns)
+                    ignored = schemas.columns(node, sniffed.columns, endpoint.extra_columns)
             except NotAnUplink as event:
                 # A network server's join/ack/status event: acknowledged, so it is not retried.
                 log_event(log, "ignored", endpoint=endpoint.name, user=user, status=202, reason=str(event))
@@ -223,6 +229,9 @@ def create_app(settings: Settings | None = None) -> Flask:
                 ) from None
             if sidecar.replayed:  # a concurrent repeat got the key first
                 return replayed_response(sidecar, upload.payload)
+            # A webhook's device is the logger (one network server posts for many devices).
+            logger = sniffed.device if sniffed is not None and sniffed.device else user
+            last_uploads.record(endpoint.name, logger, sniffed.rows if sniffed is not None else None)
             if ignored:
                 metrics.count_ignored_columns(endpoint.name, len(ignored))
             return accepted_response(sidecar, len(upload.payload))

@@ -13,19 +13,25 @@
   (free space on the queue's filesystem) and `zarr_ingress_worker_heartbeat_age_seconds` (age of
   the worker's heartbeat file; +Inf when no worker has ever written one), which the alert rules
   in `deploy/prometheus/alerts.yaml` read.
+* `zarr_ingress_logger_last_upload_timestamp_seconds{endpoint, logger}` and
+  `zarr_ingress_logger_last_upload_rows{endpoint, logger}`: the last accepted upload of each
+  logger, read at scrape time from `QUEUE_DIR/loggers/last_uploads.json` (shared/queue/loggers.py),
+  which every gateway process writes, so every process answers the same; and
+  `zarr_ingress_logger_expected_interval_seconds{endpoint}`, an endpoint's `expect_every:`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from shared.queue import FAILED, Queue, id_time
+from shared.queue.loggers import LoggerBook
 from shared.queue.heartbeat import read_heartbeat
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -73,12 +79,46 @@ class QueueCollector:
         )
 
 
+class LoggerCollector:
+    """The last upload per endpoint and logger, and the interval each endpoint expects, per scrape."""
+
+    def __init__(self, book: LoggerBook, expected: Mapping[str, float]) -> None:
+        self.book = book
+        self.expected = dict(expected)
+
+    def collect(self) -> Iterator[Metric]:
+        last = GaugeMetricFamily(
+            "zarr_ingress_logger_last_upload_timestamp_seconds",
+            "Time of the last accepted upload per endpoint and logger (user, or device of a webhook)",
+            labels=["endpoint", "logger"],
+        )
+        rows = GaugeMetricFamily(
+            "zarr_ingress_logger_last_upload_rows", "Rows of the last accepted upload per endpoint and logger",
+            labels=["endpoint", "logger"],
+        )
+        for upload in sorted(self.book.read(), key=lambda u: (u.endpoint, u.logger)):
+            last.add_metric([upload.endpoint, upload.logger], upload.at)
+            if upload.rows is not None:
+                rows.add_metric([upload.endpoint, upload.logger], upload.rows)
+        yield last
+        yield rows
+        expected = GaugeMetricFamily(
+            "zarr_ingress_logger_expected_interval_seconds",
+            "An endpoint's expect_every: a logger silent for longer is alerted on", labels=["endpoint"],
+        )
+        for endpoint, seconds in sorted(self.expected.items()):
+            expected.add_metric([endpoint], seconds)
+        yield expected
+
+
 class GatewayMetrics:
-    def __init__(self, queue: Queue, endpoints: Iterable[str]) -> None:
+    def __init__(self, queue: Queue, endpoints: Iterable[str], book: LoggerBook | None = None,
+                 expected: Mapping[str, float] | None = None) -> None:
         disable_created_metrics()  # *_created series only add noise for operators
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry()
         self.queue_collector = QueueCollector(queue, endpoints)
+        self.logger_collector = LoggerCollector(book or LoggerBook(queue.root), expected or {})
         self.uploads = Counter(
             "zarr_ingress_gateway_uploads", "Upload requests answered, by endpoint and HTTP status",
             ["endpoint", "status"], registry=self.registry,
@@ -89,6 +129,7 @@ class GatewayMetrics:
         )
         if not self.multiprocess:
             self.registry.register(self.queue_collector)
+            self.registry.register(self.logger_collector)
 
     def count_upload(self, endpoint: str, status: int) -> None:
         self.uploads.labels(endpoint=endpoint, status=str(status)).inc()
@@ -102,4 +143,5 @@ class GatewayMetrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         registry.register(self.queue_collector)
+        registry.register(self.logger_collector)
         return generate_latest(registry)

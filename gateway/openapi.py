@@ -43,6 +43,11 @@ UPLOAD_ERRORS = {
 }
 
 CSV_EXAMPLE = "timestamp,tree_id,sap_flow\n2026-06-14 06:00:00,oak-01,118.2\n"
+TOA5_EXAMPLE = (
+    '"TOA5","Hut_Ridge","CR1000X","48213","CR1000X.Std.07.02","CPU:ridge_met.CR1X","21876","Met10"\n'
+    '"TIMESTAMP","RECORD","BattV_Min","PTemp_C_Avg"\n"TS","RN","Volts","Deg C"\n"","","Min","Avg"\n'
+    '"2026-12-01 00:00:00",4412,12.69,3.287\n'
+)
 
 
 def build_spec(endpoints: Iterable[Endpoint], *, public_docs: bool = True) -> dict[str, Any]:
@@ -276,7 +281,9 @@ def _components() -> dict[str, Any]:
                 "required": True,
                 "description": (
                     "The table, either as the raw body (`text/csv` or `application/json`; also "
-                    "`application/csv`, `text/comma-separated-values`, `text/json`) or as the field "
+                    "`application/csv`, `text/comma-separated-values`, `text/json`, and `text/plain`, "
+                    "what Campbell loggers' HTTPPost declares: read as the CSV family, Campbell TOA5 or "
+                    "CSV told by the content) or as the field "
                     "`file` of a form, whose format is told by the part's content type or the file "
                     "name's extension (`.csv`, `.json`, `.grib2`, `.grib2.bz2`, `.nc`). Media types in any case "
                     "and with parameters; JSON also as `application/geo+json` or `application/vnd.*+json`. "
@@ -287,6 +294,10 @@ def _components() -> dict[str, Any]:
                     "text/csv": {
                         "schema": {"type": "string", "description": "UTF-8 CSV with a header row."},
                         "example": CSV_EXAMPLE,
+                    },
+                    "text/plain": {
+                        "schema": {"type": "string", "description": "Campbell TOA5 (or CSV), told by the content."},
+                        "example": TOA5_EXAMPLE,
                     },
                     "application/json": {"schema": {"$ref": "#/components/schemas/JsonTable"}},
                     **{media: {"schema": {"type": "string", "format": "binary"}}

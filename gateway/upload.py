@@ -20,7 +20,8 @@ from gateway.errors import BadUpload, TooLarge, UnsupportedType
 from shared.binary import GRIB, GRIB_BZ2, NETCDF
 from shared.config import Endpoint
 
-CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-values"})
+# text/plain: what Campbell loggers' HTTPPost declares for TOA5; the content tells TOA5 from CSV.
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-values", "text/plain"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
 BINARY_TYPES = {
     "application/x-grib": GRIB, "application/grib": GRIB, "application/x-grib2": GRIB,
@@ -32,7 +33,7 @@ EXTENSIONS = {".csv": "csv", ".json": "json", ".nc": NETCDF, ".nc4": NETCDF,
 # The format of an extractor endpoint's upload: the extractor alone reads the bytes.
 RAW = "raw"
 ACCEPTED_TYPES = (
-    "text/csv, application/json (also application/geo+json and application/vnd.*+json), "
+    "text/csv (or text/plain), application/json (also application/geo+json and application/vnd.*+json), "
     "application/x-grib, application/x-grib+bz2, application/x-netcdf"
 )
 MULTIPART_OVERHEAD = 1024 * 1024  # room for boundaries and part headers around the file

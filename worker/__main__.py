@@ -83,6 +83,7 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
         readers=payload_readers(settings),
         notifier=notifier_from(environ, settings.smtp, process="worker"),
         store_down_seconds=60 * env_minutes(environ, "NOTIFY_STORE_DOWN_MINUTES", DEFAULT_STORE_DOWN_MINUTES),
+        expected_intervals={e.name: e.expect_every for e in settings.endpoints if e.expect_every},
     )
 
 

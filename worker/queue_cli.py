@@ -9,6 +9,8 @@
     replace ID FILE             a failed item's payload <- FILE (its id, so its order, is kept)
     purge --done --older-than 7d | --failed ID...
     adopt OLD_QUEUE_DIR [--dry-run] [--failed]   take over the original server's queue (worker/adopt.py)
+    loggers [--silent-for 2h] [--endpoint E]     last upload per logger, longest silent first
+                                (worker/loggers_cli.py)
 
 Every command takes ``--json`` for scripts. Everything goes through ``shared.queue.Queue``, so
 the spool protocol stays in one place.
@@ -28,6 +30,7 @@ from shared.queue import FAILED, Item, Queue, QueueError, id_time
 
 from shared.queue.heartbeat import parse_stamp, read_heartbeat, utc_stamp
 from shared.queue.scheduler_state import SchedulerState
+from worker import loggers_cli
 
 # State folder on disk -> state name shown to operators.
 STATE_NAMES = {"accepted": "waiting", "active": "active", "done": "done", "failed": "failed"}
@@ -363,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("old_queue_dir", type=Path, metavar="OLD_QUEUE_DIR")
     adopt.add_argument("--dry-run", action="store_true", help="say what would be adopted, change nothing")
     adopt.add_argument("--failed", action="store_true", help="also queue the old failed/ items again (after the waiting ones)")
+    loggers_cli.add_parser(commands, common)
     return parser
 
 
@@ -383,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zarr-ingress queue: QUEUE_DIR {queue_dir} does not exist", file=sys.stderr)
         return 2
     handler = {"status": cmd_status, "failed": cmd_failed, "show": cmd_show,
-               "retry": cmd_retry, "replace": cmd_replace, "purge": cmd_purge, "adopt": cmd_adopt}[args.command]
+               "retry": cmd_retry, "replace": cmd_replace, "purge": cmd_purge, "adopt": cmd_adopt,
+               "loggers": loggers_cli.cmd_loggers}[args.command]
     return handler(Queue(queue_dir), args)
 
 

@@ -20,9 +20,10 @@ from filelock import FileLock, Timeout
 
 from shared.notify import Notifier
 from shared.queue import Queue
+from shared.queue.loggers import LoggerBook
 
 from shared.queue.heartbeat import HEARTBEAT_SECONDS, remove_heartbeat, write_heartbeat
-from worker.alerts import DEFAULT_STORE_DOWN_MINUTES
+from worker.alerts import DEFAULT_STORE_DOWN_MINUTES, SilenceWatch
 from worker.lane import Lane, LaneConfig
 from worker.payloads import PayloadReader
 from shared.logs import log_event
@@ -53,8 +54,10 @@ class Worker:
         notifier: Notifier | None = None,
         store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
         stall_log_seconds: float = STALL_LOG_SECONDS,
+        expected_intervals: Mapping[str, float] | None = None,
     ) -> None:
-        self.notifier = notifier  # operators' digest: failed uploads, long store outages
+        self.notifier = notifier  # operators' digest: failed uploads, long store outages, silent loggers
+        self.silence = SilenceWatch(LoggerBook(queue_dir), expected_intervals or {}, notifier)
         self.store_down_seconds = store_down_seconds
         self.queue_dir = Path(queue_dir)
         self.readers = dict(readers or {})  # by endpoint: extractor plugins and binary formats
@@ -130,6 +133,7 @@ class Worker:
                 write_heartbeat(self.queue_dir, started_at, {name: lane.report() for name, lane in self.lanes.items()})
                 self._report_stalls()
                 self._observe_waiting(queue)
+                self._check_silence()
                 if time.monotonic() >= next_prune:
                     self._prune(queue)
                     next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
@@ -162,6 +166,12 @@ class Worker:
                           seconds=f"{seconds:.0f}", since=report["busy_since"])
                 last = seconds
             self._stall_logged[name] = last
+
+    def _check_silence(self) -> None:
+        try:
+            self.silence.check()
+        except Exception as error:  # bookkeeping; never stop merging for it
+            log_event(log, "silence_check_failed", logging.WARNING, error=error)
 
     def _observe_waiting(self, queue: Queue) -> None:
         waiting = queue.waiting_by_endpoint()

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from shared.config.durations import parse_duration
 from shared.config.errors import ConfigError, check_keys as _check_keys
 from shared.config.scrapers import Scraper, load_scrapers
 
@@ -47,7 +48,8 @@ BASE_KEYS = {
 SMTP_KEYS = ("notify_to", "host", "port", "from_email", "username")
 # Keys that may sit flat on an entry or nested under `data_source:`.
 DATA_SOURCE_KEYS = ("schema_path", "target_node", "extract_fn", "fn_module", "content_types")
-ENDPOINT_KEYS = ("name", "endpoint", "users", "extra_columns", "format", "data_source", *DATA_SOURCE_KEYS)
+ENDPOINT_KEYS = ("name", "endpoint", "users", "extra_columns", "format", "expect_every", "data_source",
+                 *DATA_SOURCE_KEYS)
 # `format:` values: shared/formats module names (spelled out here: config does not import parsers).
 UPLOAD_FORMATS = ("csv", "json", "toa5", "csijson", "ttn", "chirpstack")
 EXTRA_COLUMNS = ("ignore", "reject")  # what an upload's columns unknown to the schema get
@@ -68,6 +70,7 @@ class Endpoint:
     config_dir: Path | None = None  # folder of the endpoints file: where fn_module is resolved
     extra_columns: str = "ignore"  # "ignore": recorded on the item as ignored_columns; "reject": 400
     format: str | None = None  # `format:`: every upload is read as this; None: detected by content
+    expect_every: float | None = None  # `expect_every:` in seconds: a logger silent longer is reported
 
     @property
     def extractor(self) -> str | None:
@@ -243,6 +246,7 @@ def _endpoints(where: str, entries: list[Any], schema_base: Path, config_dir: Pa
             fn_module=fn_module, extract_fn=extract_fn,
             content_types=_content_types(at, entry.get("content_types"), fn_module is not None),
             config_dir=config_dir.absolute(), extra_columns=extra_columns, format=upload_format,
+            expect_every=_expect_every(at, entry.get("expect_every")),
         ))
     return tuple(endpoints)
 
@@ -262,6 +266,17 @@ def _flatten(at: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{at}.data_source.{key}: given twice (also beside data_source): keep one")
         entry[key] = value
     return entry
+
+
+def _expect_every(at: str, raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str):
+        raise ConfigError(f"{at}.expect_every: {raw!r} needs a unit: write a duration like 30m, 2h or 1d")
+    try:
+        return parse_duration(raw)
+    except ValueError as error:
+        raise ConfigError(f"{at}.expect_every: {error}") from None
 
 
 def _target_node(at: str, raw: Any) -> str:

@@ -12,7 +12,7 @@ from types import ModuleType
 import pandas as pd
 
 from shared.formats import chirpstack, csijson, csv, json, toa5, ttn
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed
 from shared.formats.csv import header_columns
 from shared.formats.uplink import NotAnUplink
 
@@ -55,9 +55,14 @@ def check_event(fmt: str, event: str | None) -> None:
         check(event)
 
 
+def sniff(payload: bytes, fmt: str, max_columns: int = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    """The upload's column names and row count, after checking its whole structure (not its values)."""
+    return module(fmt).sniff(payload, max_columns)
+
+
 def sniff_columns(payload: bytes, fmt: str, max_columns: int = DEFAULT_MAX_COLUMNS) -> list[str]:
     """The upload's column names, after checking its whole structure (not its values)."""
-    return module(fmt).columns(payload, max_columns)
+    return sniff(payload, fmt, max_columns).columns
 
 
 def read_table(payload: bytes, fmt: str) -> pd.DataFrame:
@@ -65,5 +70,5 @@ def read_table(payload: bytes, fmt: str) -> pd.DataFrame:
     return module(fmt).read(payload)
 
 
-__all__ = ["DEFAULT_MAX_COLUMNS", "FAMILIES", "FORMATS", "MODULES", "NotAnUplink", "ParseError", "check_event",
-           "header_columns", "module", "read_table", "resolve", "sniff_columns"]
+__all__ = ["DEFAULT_MAX_COLUMNS", "FAMILIES", "FORMATS", "MODULES", "NotAnUplink", "ParseError", "Sniffed",
+           "check_event", "header_columns", "module", "read_table", "resolve", "sniff", "sniff_columns"]

@@ -4,8 +4,9 @@ A format module (shared/formats/<name>.py) provides three functions behind one s
 
 * `detect(payload, content_type) -> bool`: whether the bytes are in this format (cheap: a look at
   the first bytes or the top-level keys, never a full parse);
-* `columns(payload, max_columns) -> list[str]`: the table's column names after checking the whole
-  structure (not the values) -- the gateway's check before it queues an upload;
+* `sniff(payload, max_columns) -> Sniffed`: the table's column names and row count (and the
+  device a webhook names) after checking the whole structure (not the values) -- the gateway's
+  check before it queues an upload; `columns(payload, max_columns)` is its column names alone;
 * `read(payload) -> pandas.DataFrame`: the full table for the worker. Units a format carries in
   its own header (Campbell's units line) come back in `frame.attrs["units"]` ({column: unit}).
 
@@ -14,8 +15,19 @@ Every error is a `ParseError` whose text names the line, record, field or column
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 NUL = b"\x00"
 DEFAULT_MAX_COLUMNS = 2_000
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What the gateway's check learns of an upload without reading its values."""
+
+    columns: list[str]
+    rows: int
+    device: str | None = None  # the device the body names (LoRaWAN webhooks): the upload's logger
 
 
 class ParseError(ValueError):

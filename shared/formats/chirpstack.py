@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, decode
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, decode
 from shared.formats.json import check_object, load, top_level_object
 from shared.formats.uplink import NotAnUplink, flatten, frame, row_columns
 
@@ -31,8 +31,13 @@ def check_event(event: str | None) -> None:
         raise NotAnUplink(f"ChirpStack event {event!r} is not an uplink")
 
 
+def sniff(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    row = _row(payload)
+    return Sniffed(row_columns(row, max_columns), 1, device=row["device"])
+
+
 def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
-    return row_columns(_row(payload), max_columns)
+    return sniff(payload, max_columns).columns
 
 
 def read(payload: bytes) -> pd.DataFrame:

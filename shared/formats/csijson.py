@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, check_column_count, decode
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, check_column_count, decode
 from shared.formats.json import cell, check_object, kind, load, top_level_object
 from shared.formats.toa5 import ADDED_COLUMNS, MISSING
 
@@ -31,8 +31,13 @@ def detect(payload: bytes, content_type: str = "") -> bool:
     return document is not None and isinstance(document["head"], dict) and "fields" in document["head"]
 
 
+def sniff(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    names, rows, _ = _parse(payload, max_columns)
+    return Sniffed(names, len(rows))
+
+
 def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
-    return _parse(payload, max_columns)[0]
+    return sniff(payload, max_columns).columns
 
 
 def read(payload: bytes) -> pd.DataFrame:

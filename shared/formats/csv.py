@@ -13,7 +13,7 @@ from collections import Counter
 
 import pandas as pd
 
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, decode
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, decode
 
 NAME = "csv"
 
@@ -23,13 +23,17 @@ def detect(payload: bytes, content_type: str = "") -> bool:
     return True
 
 
+def sniff(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    return _check(decode(payload), max_columns)
+
+
 def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
-    return _csv_columns(decode(payload), max_columns)
+    return sniff(payload, max_columns).columns
 
 
 def read(payload: bytes) -> pd.DataFrame:
     text = decode(payload)
-    _csv_columns(text)
+    _check(text)
     return pd.read_csv(
         io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False,
         na_values=[""], skip_blank_lines=True,
@@ -52,7 +56,7 @@ def _delimiter(text: str) -> str:
 SINGLE_LINE = "the body is a single line: `curl -d` strips newlines; send it with `--data-binary @file`"
 
 
-def _csv_columns(text: str, max_columns: int | None = None) -> list[str]:
+def _check(text: str, max_columns: int | None = None) -> Sniffed:
     if "\n" not in text and "\r" not in text:
         raise ParseError(f"CSV line 1: {SINGLE_LINE}")  # a header with its rows glued on, never a table worth reading
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
@@ -86,7 +90,7 @@ def _csv_columns(text: str, max_columns: int | None = None) -> list[str]:
         raise ParseError(f"CSV line {rows.line_num}: {error}") from None
     if data_rows == 0:
         raise ParseError("CSV has a header row but no data rows")
-    return columns
+    return Sniffed(columns, data_rows)
 
 
 def _is_number(text: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, check_column_count, decode
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, check_column_count, decode
 
 NAME = "json"
 # float64 tops out near 1.8e308 (309 digits): a longer integer literal fits no schema type, and
@@ -26,10 +26,17 @@ def detect(payload: bytes, content_type: str = "") -> bool:
     return True
 
 
-def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
-    names = _json_columns(load(decode(payload)))
+def sniff(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    value = load(decode(payload))
+    names = _json_columns(value)
     check_column_count(len(names), max_columns, "JSON has ")
-    return names
+    # _json_columns has checked the shape: records, or columns of one length
+    rows = len(value) if isinstance(value, list) else len(next(iter(value.values())))
+    return Sniffed(names, rows)
+
+
+def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
+    return sniff(payload, max_columns).columns
 
 
 def read(payload: bytes) -> pd.DataFrame:

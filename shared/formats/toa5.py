@@ -21,7 +21,7 @@ from collections import Counter
 
 import pandas as pd
 
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, check_column_count, decode
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, check_column_count, decode
 
 NAME = "toa5"
 SIGNATURE = "TOA5"
@@ -39,8 +39,13 @@ def detect(payload: bytes, content_type: str = "") -> bool:
     return head.startswith((b'"TOA5"', b"TOA5,"))
 
 
+def sniff(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    table = _parse(decode(payload), max_columns)
+    return Sniffed(list(table.columns), len(table.rows))
+
+
 def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
-    return list(_parse(decode(payload), max_columns).columns)
+    return sniff(payload, max_columns).columns
 
 
 def read(payload: bytes) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, decode
+from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, decode
 from shared.formats.json import check_object, load, top_level_object
 from shared.formats.uplink import NotAnUplink, flatten, frame, row_columns
 
@@ -23,8 +23,13 @@ def detect(payload: bytes, content_type: str = "") -> bool:
     return top_level_object(payload, (DEVICE_KEY,)) is not None
 
 
+def sniff(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> Sniffed:
+    row = _row(payload)
+    return Sniffed(row_columns(row, max_columns), 1, device=row["device"])
+
+
 def columns(payload: bytes, max_columns: int | None = DEFAULT_MAX_COLUMNS) -> list[str]:
-    return row_columns(_row(payload), max_columns)
+    return sniff(payload, max_columns).columns
 
 
 def read(payload: bytes) -> pd.DataFrame:

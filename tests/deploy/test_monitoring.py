@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from gateway.metrics import GatewayMetrics
 from scheduler.metrics import SchedulerMetrics
 from shared.queue import Queue
+from shared.queue.loggers import LastUpload, LoggerBook
 from worker.metrics import WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,9 @@ def exported_metric_names(tmp_path: Path) -> set[str]:
     """Every series name the gateway's /metrics and the worker's and scheduler's registries expose,
     labels touched once."""
     queue = Queue(tmp_path / "queue")
-    gateway = GatewayMetrics(queue, ["tree"])
+    book = LoggerBook(queue.root)
+    book.merge([LastUpload("tree", "oak-01", 1_700_000_000.0, 12)])
+    gateway = GatewayMetrics(queue, ["tree"], book, {"tree": 1800.0})
     gateway.count_upload("tree", 202)
     worker = WorkerMetrics()
     for metric in (worker.merged, worker.failed, worker.retried, worker.waiting, worker.last_merge, worker.store_errors):

@@ -1,0 +1,12 @@
+"""A child process that merges records into a LoggerBook (only what that needs is imported)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.queue.loggers import LastUpload, LoggerBook
+
+
+def merge_many(queue_dir: str, writer: int, count: int) -> None:
+    book = LoggerBook(Path(queue_dir))
+    for n in range(count):
+        book.merge([LastUpload("met", f"w{writer}-{n}", 1000.0 + n, n), LastUpload("met", "shared", 1000.0 + n, writer)])
