@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 
+import gateway.login_limit  # noqa: F401  # its GATEWAY_KEY made here, in the master: every worker shares it
 from gateway.slow_clients import DeadlineWorker
 from shared.config import ConfigError, load_settings
 
