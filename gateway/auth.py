@@ -65,7 +65,7 @@ class Authenticator:
                                                                  credentials.secret)
         if token is not None and token in self._remembered:
             return user  # type: ignore[return-value]  # token is set only with a user
-        wait, known = self._failures.look(address, credentials.name, token)
+        wait, known = self._failures.attempt(address, credentials.name, token)
         if known:
             self._remember(token)  # type: ignore[arg-type]
             return user  # type: ignore[return-value]
@@ -78,11 +78,10 @@ class Authenticator:
             )
         if stored is not None and self._matches(stored, credentials.secret, users.values()):
             self._remember(token)  # type: ignore[arg-type]
-            self._failures.remember(token)  # type: ignore[arg-type]
+            self._failures.succeeded(address, credentials.name, token)  # type: ignore[arg-type]
             return user  # type: ignore[return-value]
         if stored is None:
             self._dummy_check(credentials.secret, users.values())
-        self._failures.record_failure(address, credentials.name)
         log.info("event=login_failed addr=%s user=%s kind=%s", address, _shown(user), credentials.kind)
         if credentials.kind == KEY:
             raise LoginRefused("unknown API key: send Authorization: Bearer <name>.<secret> or X-API-Key: "

@@ -18,6 +18,9 @@ random key that lives only in memory: the gunicorn master imports this module be
 tells nothing. The file is named by an HMAC of the queue directory: the processes of one
 gateway share it, another gateway on the host (a test, a bench) has its own. A restart forgets the counts (a new key, a new file): at most one more window of
 guesses per restart, and restarts are not the attacker's to make.
+
+Every checked login is counted before its check and taken back when it succeeds (`attempt`,
+`succeeded`), so the limit is exact even with many guesses in flight in several processes.
 """
 
 from __future__ import annotations
@@ -56,36 +59,50 @@ class FailedLogins:
         """The stored form of a credential: an HMAC under the gateway's memory-only key."""
         return self._digest("\0".join(parts))
 
-    def look(self, address: str, name: str, token: str | None) -> tuple[float, bool]:
-        """(seconds until `address` and `name` may try again, 0 when they may; whether `token` is known)."""
-        with self._locked(write=False) as state:
-            now = self._clock()
-            wait = max(self._wait(state, self._digest(f"a\0{address}"), now),
-                       self._wait(state, self._digest(f"u\0{name}"), now))
-            return wait, token is not None and token in state["known"]
+    def attempt(self, address: str, name: str, token: str | None) -> tuple[float, bool]:
+        """Count a login about to be checked, unless blocked: (seconds to wait, 0 when counted; known).
 
-    def record_failure(self, address: str, name: str) -> None:
-        with self._locked(write=True) as state:
+        The attempt is counted before its secret is checked (and taken back by `succeeded`), so
+        concurrent guesses in several processes cannot slip past the limit while their hash
+        checks run: at most LOGIN_FAILURES_MAX are ever checked per window.
+        """
+        with self._locked() as state:
+            if token is not None and token in state["known"]:
+                return 0.0, True
             now = self._clock()
+            keys = (self._digest(f"a\0{address}"), self._digest(f"u\0{name}"))
+            wait = max(self._wait(state, key, now) for key in keys)
+            if wait > 0:
+                return wait, False
             failures = state["failures"]
-            for key in (self._digest(f"a\0{address}"), self._digest(f"u\0{name}")):
+            for key in keys:
                 count, since = failures.get(key, (0, now))
                 if now - since >= self.window:
                     count, since = 0, now
                 failures[key] = (count + 1, since)
-            expired = [k for k, (_, since) in failures.items() if now - since >= self.window]
-            for key in expired:
-                del failures[key]
-            for key in sorted(failures, key=lambda k: failures[k][1])[: max(0, len(failures) - ENTRIES_MAX)]:
-                del failures[key]
+            self._prune(failures, now)
+            state["changed"] = True
+            return 0.0, False
 
-    def remember(self, token: str) -> None:
-        """Record that `token`'s credential succeeded, for the other processes of this gateway."""
-        with self._locked(write=True) as state:
+    def succeeded(self, address: str, name: str, token: str) -> None:
+        """Take back the attempt of a login that succeeded, and know its credential in every process."""
+        with self._locked() as state:
+            failures = state["failures"]
+            for key in (self._digest(f"a\0{address}"), self._digest(f"u\0{name}")):
+                if key in failures:
+                    count, since = failures[key]
+                    failures[key] = (max(0, count - 1), since)
             known = state["known"]
             known[token] = self._clock()
             for old in sorted(known, key=known.__getitem__)[: max(0, len(known) - KNOWN_MAX)]:
                 del known[old]
+            state["changed"] = True
+
+    def _prune(self, failures: dict[str, tuple[int, float]], now: float) -> None:
+        for key in [k for k, (_, since) in failures.items() if now - since >= self.window]:
+            del failures[key]
+        for key in sorted(failures, key=lambda k: failures[k][1])[: max(0, len(failures) - ENTRIES_MAX)]:
+            del failures[key]
 
     def _wait(self, state: dict[str, Any], key: str, now: float) -> float:
         count, since = state["failures"].get(key, (0, now))
@@ -97,7 +114,7 @@ class FailedLogins:
         return hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
     @contextlib.contextmanager
-    def _locked(self, *, write: bool) -> Iterator[dict[str, Any]]:
+    def _locked(self) -> Iterator[dict[str, Any]]:
         # The file is its own lock: opened without truncation, flocked, read, rewritten in place.
         # A torn file (a crash mid-write) reads as empty: counts are protection, not data.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -106,7 +123,7 @@ class FailedLogins:
             with os.fdopen(os.dup(fd), "r+", encoding="utf-8") as handle:
                 state = _parsed(handle.read())
                 yield state
-                if write:
+                if state.pop("changed", False):
                     handle.seek(0)
                     handle.truncate()
                     json.dump(state, handle, separators=(",", ":"))
