@@ -31,14 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from flask_httpauth import HTTPBasicAuth
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from gateway.auth import PasswordCheck
-from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, Unavailable
+from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, TooManyLogins, Unavailable
 from gateway.gunicorn_logs import PATH_MAX, USER_ENVIRON_KEY
 from gateway.last_uploads import LastUploadRecorder
+from gateway.login import CHALLENGE, Login, NotLoggedIn
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
 from gateway.operators import register_operator_api
@@ -128,8 +127,8 @@ class Capacity:
 def create_app(settings: Settings | None = None) -> Flask:
     """The gateway for `settings` (default: from the environment); raises ConfigError when unusable."""
     settings = settings if settings is not None else load_settings()
-    if settings.auth_enabled and not settings.users:
-        raise ConfigError("BASIC_AUTH_USERS_JSON: no users defined while AUTH_ENABLED is true")
+    if settings.auth_enabled and not settings.users and not settings.file_users:
+        raise ConfigError("BASIC_AUTH_USERS_JSON, USERS_FILE: no users defined while AUTH_ENABLED is true")
     # Handlers and LOG_FORMAT are the process's (shared.logs.configure_logging, done by
     # gunicorn_conf.py before the fork); the app only sets its loggers' level.
     logging.getLogger("zarr_ingress").setLevel(settings.log_level)
@@ -155,34 +154,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     last_uploads = LastUploadRecorder(book)
     metrics = GatewayMetrics(queue, (e.name for e in settings.endpoints), book,
                              {e.name: e.expect_every for e in settings.endpoints if e.expect_every})
-    check_password = PasswordCheck(settings.users)
-    auth = HTTPBasicAuth(realm="zarr-fuse ingress")
+    login = Login(settings)
+    protected, current_user = login.protected, login.current_user
     app.extensions["zarr_ingress"] = {"settings": settings, "queue": queue, "metrics": metrics}
-
-    @auth.verify_password
-    def verify_password(username: str, password: str) -> str | None:
-        return username if check_password(username, password) else None
-
-    @auth.error_handler
-    def auth_error(status: int) -> Response:
-        if request.authorization is None:
-            message = "authentication required: send HTTP Basic credentials"
-        else:
-            message = "wrong user name or password"
-        return _error_response(settings, status, message)
-
-    def protected(view):
-        return auth.login_required(view) if settings.auth_enabled else view
-
-    def current_user() -> str | None:
-        return auth.current_user() if settings.auth_enabled else None
 
     def upload_view(endpoint: Endpoint):
         def upload(node_path: str = "") -> tuple[Response, int, dict[str, str]]:
             g.upload_endpoint = endpoint.name
             user = current_user()
             if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
-                raise Forbidden(f"user {user!r} may not upload to {endpoint.route}")
+                raise Forbidden(f"user {user!r} may not upload to {endpoint.route} (not in the endpoint's users)")
+            account = login.current()
+            if account is not None and not account.may_upload_to(endpoint.name):
+                raise Forbidden(f"user {user!r} may not upload to {endpoint.route} (its endpoints in USERS_FILE: "
+                                f"{', '.join(account.endpoints or ())})")
             node_path = endpoint.node_path(check_node_path(node_path))  # below its target_node
             node = schemas.node(endpoint.name, node_path)
             idempotency_key = _idempotency_key()
@@ -237,7 +222,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             return accepted_response(sidecar, len(upload.payload))
 
         upload.__name__ = f"upload:{endpoint.name}"
-        return protected(upload)
+        return protected(upload, campbell=endpoint.campbell_basic)
 
     for endpoint in settings.endpoints:
         view = upload_view(endpoint)
@@ -249,7 +234,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         if not settings.auth_enabled:
             return True
         user = current_user()
-        return user == sidecar.username or user in settings.operators
+        return user == sidecar.username or login.is_operator(user)
 
     @app.get("/api/v1/uploads/<upload_id>")
     @protected
@@ -273,7 +258,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                 body["traceback"] = sidecar.traceback
         return jsonify(body)
 
-    register_operator_api(app, settings, queue, protected, current_user)
+    register_operator_api(app, settings, queue, protected, current_user, login.is_operator)
 
     @app.get("/health")
     def health() -> Response:
@@ -325,10 +310,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Rejected)
     def rejected(error: Rejected) -> Response:
-        fields = {"id": error.original_id} if isinstance(error, Conflict) else {}
+        fields: dict[str, Any] = {"id": error.original_id} if isinstance(error, Conflict) else {}
+        if isinstance(error, TooManyLogins):
+            fields["retry_after"] = error.retry_after
         response = _error_response(settings, error.status, error.message, error.cause, **fields)
-        if isinstance(error, Unavailable):
+        if isinstance(error, (Unavailable, TooManyLogins)):
             response.headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, NotLoggedIn):
+            response.headers["WWW-Authenticate"] = CHALLENGE
         if isinstance(error, Conflict):
             response.headers["Location"] = f"/api/v1/uploads/{error.original_id}"
         return response

@@ -9,6 +9,7 @@
      +-- Conflict              409  Idempotency-Key already used with another body (names the original id)
      +-- TooLarge              413  body, or gzip-inflated body, over MAX_UPLOAD_BYTES
      +-- UnsupportedType       415  content type or content encoding the gateway cannot read
+     +-- TooManyLogins         429  too many failed logins from the address or for the name (Retry-After)
      +-- Unavailable           503  queue full, disk low or full (answered with Retry-After)
 
 `cause` is the exception that explains a rejection (a failed disk write), if any: only then
@@ -60,6 +61,14 @@ class TooLarge(Rejected):
 
 class UnsupportedType(Rejected):
     status = 415
+
+
+class TooManyLogins(Rejected):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(Rejected):

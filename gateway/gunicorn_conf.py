@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 from gateway.gunicorn_logs import GatewayLogger
+import gateway.login_limit  # noqa: F401  # its GATEWAY_KEY made here, in the master: every worker shares it
 from gateway.slow_clients import DeadlineWorker
 from shared.config import ConfigError, load_settings
 from shared.logs import configure_logging

@@ -47,15 +47,17 @@ class WrongState(Rejected):
 def register_operator_api(
     app: Flask, settings: Settings, queue: Queue,
     protected: Callable[[Callable[..., Any]], Callable[..., Any]], current_user: Callable[[], str | None],
+    operator: Callable[[str | None], bool],
 ) -> None:
-    """Add the operator routes to `app`; `protected` asks for credentials, `current_user` names them."""
+    """Add the operator routes to `app`; `protected` asks for credentials, `current_user` names them,
+    `operator` says whether a user is one (OPERATORS, or `operator: true` in USERS_FILE)."""
 
     def is_operator() -> bool:
-        return not settings.auth_enabled or current_user() in settings.operators
+        return not settings.auth_enabled or operator(current_user())
 
     def require_operator() -> None:
         if not is_operator():
-            raise Forbidden(f"user {current_user()!r} is not an operator (OPERATORS)")
+            raise Forbidden(f"user {current_user()!r} is not an operator (OPERATORS, or operator: true in USERS_FILE)")
 
     def operator_item(upload_id: str) -> Item:
         # A plain user learns nothing about ids: the answer is that of an unknown one.

@@ -6,6 +6,7 @@
     zarr-ingress queue ...                 -> python -m worker.queue_cli ...
     zarr-ingress schema check FILE...      -> python -m shared.schema_cli check FILE...
     zarr-ingress store ...                 -> python -m shared.store_cli ...
+    zarr-ingress users new-key NAME        -> python -m gateway.users_cli new-key NAME
 
 The dispatcher only names modules and execs them, so `shared` imports neither `gateway` nor
 `worker`, and the started process is the service itself (signals reach it directly).
@@ -23,6 +24,7 @@ COMMANDS = {
     "queue": ("worker.queue_cli", "inspect and repair the queue: status, failed, show, retry, purge"),
     "schema": ("shared.schema_cli", "check schema files: schema check FILE... (errors and warnings)"),
     "store": ("shared.store_cli", "repair a store: remove a coordinate entry an operator names"),
+    "users": ("gateway.users_cli", "users new-key NAME: a new API key and its USERS_FILE entry"),
 }
 
 

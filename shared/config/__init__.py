@@ -11,6 +11,7 @@ never leaks them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -26,11 +27,12 @@ from shared.config.endpoints import (
 )
 from shared.config.errors import ConfigError
 from shared.config.scrapers import Scraper
+from shared.config.users import User, read_users_file
 from shared.logs import LOG_FORMATS
 
 __all__ = [
     "ConfigError", "DEFAULT_CONTENT_TYPES", "Endpoint", "EndpointsFile", "RESERVED_ROUTES", "Settings",
-    "SmtpSettings", "load_endpoints", "load_settings", "merged_environ", "read_dotenv", "read_endpoints_file",
+    "SmtpSettings", "User", "load_endpoints", "load_settings", "merged_environ", "read_dotenv", "read_endpoints_file",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,11 @@ class Settings:
     public_docs: bool = True  # False: /metrics and /openapi.json need credentials too
     operators: tuple[str, ...] = ()  # users who may read every upload's status
     s3_read_timeout: float = 30.0  # seconds one S3 attempt may wait for an answer (the engine reads it too)
+    users_file: Path | None = None  # USERS_FILE: YAML users (shared/config/users.py), re-read by the gateway
+    file_users: tuple[User, ...] = field(default=(), repr=False)  # its users as read at start
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # may set X-Forwarded-For
+    login_failures_max: int = 10  # failed logins per client address, and per user name, in a window ...
+    login_failures_window: float = 60.0  # ... of this many seconds; then 429 until the window ends
 
     @property
     def queue_endpoints(self) -> tuple[Endpoint, ...]:
@@ -133,6 +140,9 @@ def load_settings(
     config = read_endpoints_file(endpoints_config, schemas_dir, smtp_password=reader.text("SMTP_PASSWORD"))
     # The file's configuration.base fills in what the environment does not set.
     reader = _Reader(env, defaults=config.base)
+    users = reader.users("BASIC_AUTH_USERS_JSON")
+    users_file = _absolute(reader.path("USERS_FILE"))
+    file_users = read_users_file(users_file, (e.name for e in config.endpoints), users) if users_file else ()
 
     return Settings(
         queue_dir=(reader.path("QUEUE_DIR", "QUEUE_DIR_PATH") or Path("data/queue")).absolute(),
@@ -144,7 +154,12 @@ def load_settings(
         config_warnings=config.warnings,
         production=production,
         auth_enabled=reader.boolean("AUTH_ENABLED", True),
-        users=reader.users("BASIC_AUTH_USERS_JSON"),
+        users=users,
+        users_file=users_file,
+        file_users=file_users,
+        trusted_proxies=reader.networks("TRUSTED_PROXIES"),
+        login_failures_max=reader.integer("LOGIN_FAILURES_MAX", 10, minimum=1),
+        login_failures_window=reader.number("LOGIN_FAILURES_WINDOW", 60.0, minimum=1.0),
         max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", 32 * 1024 * 1024, minimum=1),
         min_free_bytes=reader.integer("MIN_FREE_BYTES", 100 * 1024 * 1024, minimum=0),
         queue_max_items=reader.integer("QUEUE_MAX_ITEMS", 10_000, minimum=1),
@@ -272,6 +287,20 @@ class _Reader:
         if not all(names):
             raise ConfigError(f"{self.label(name)}: {value!r} has an empty name (use a comma-separated list like alice,bob)")
         return names
+
+    def networks(self, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """A comma-separated list of addresses or networks ("127.0.0.1, 10.0.0.0/8")."""
+        value = self.text(name)
+        if value is None:
+            return ()
+        networks = []
+        for part in (p.strip() for p in value.split(",")):
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ConfigError(f"{self.label(name)}: {part!r} is not an IP address or network like 10.0.0.0/8 "
+                                  "(use a comma-separated list)") from None
+        return tuple(networks)
 
     def users(self, name: str) -> dict[str, str]:
         value = self.text(name)

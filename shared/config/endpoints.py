@@ -48,8 +48,10 @@ BASE_KEYS = {
 SMTP_KEYS = ("notify_to", "host", "port", "from_email", "username")
 # Keys that may sit flat on an entry or nested under `data_source:`.
 DATA_SOURCE_KEYS = ("schema_path", "target_node", "extract_fn", "fn_module", "content_types")
-ENDPOINT_KEYS = ("name", "endpoint", "users", "extra_columns", "format", "expect_every", "data_source",
-                 *DATA_SOURCE_KEYS)
+ENDPOINT_KEYS = (
+    "name", "endpoint", "users", "extra_columns", "format", "expect_every", "campbell_basic", "data_source",
+    *DATA_SOURCE_KEYS,
+)
 # `format:` values: shared/formats module names (spelled out here: config does not import parsers).
 UPLOAD_FORMATS = ("csv", "json", "toa5", "csijson", "ttn", "chirpstack")
 EXTRA_COLUMNS = ("ignore", "reject")  # what an upload's columns unknown to the schema get
@@ -71,6 +73,8 @@ class Endpoint:
     extra_columns: str = "ignore"  # "ignore": recorded on the item as ignored_columns; "reject": 400
     format: str | None = None  # `format:`: every upload is read as this; None: detected by content
     expect_every: float | None = None  # `expect_every:` in seconds: a logger silent longer is reported
+    # `campbell_basic: true`: also Campbell's `Authorization: Basic base64(user):base64(password)`
+    campbell_basic: bool = False
 
     @property
     def extractor(self) -> str | None:
@@ -240,6 +244,9 @@ def _endpoints(where: str, entries: list[Any], schema_base: Path, config_dir: Pa
         if upload_format is not None and fn_module is not None:
             raise ConfigError(f"{at}.format: an endpoint with an extractor (fn_module) reads its own bytes; "
                               "drop format or the extractor")
+        campbell_basic = entry.get("campbell_basic", False)
+        if not isinstance(campbell_basic, bool):
+            raise ConfigError(f"{at}.campbell_basic: expected true or false, got {campbell_basic!r}")
         endpoints.append(Endpoint(
             name=name, route=route, schema_path=schema_path, users=users,
             target_node=_target_node(at, entry.get("target_node")),
@@ -247,6 +254,7 @@ def _endpoints(where: str, entries: list[Any], schema_base: Path, config_dir: Pa
             content_types=_content_types(at, entry.get("content_types"), fn_module is not None),
             config_dir=config_dir.absolute(), extra_columns=extra_columns, format=upload_format,
             expect_every=_expect_every(at, entry.get("expect_every")),
+            campbell_basic=campbell_basic,
         ))
     return tuple(endpoints)
 
