@@ -1,45 +1,73 @@
-"""Gateway throughput and latency against a bare fsync+rename WSGI app, in the same run.
+"""Gateway throughput, latency, CPU and memory against a bare fsync+rename WSGI app, in the same run.
 
-    .venv/bin/python bench/gateway.py [--seconds 6] [--levels 1,8,32] [--gthread]
+    .venv/bin/python bench/gateway.py [--seconds 4] [--levels 1,8,32] [--parts table,newconn]
+    .venv/bin/python bench/gateway.py --parts drain [--nice 0,10,19]
 
-All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (2 workers x 4 threads unless
+All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (its defaults unless
 WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
-temporary folder. The load is a 10-row CSV POSTed by N client threads, a new connection per
-request (as a logger sends them). A third server, `bench/queue_wsgi.py`, runs
-`Queue.enqueue` alone under bare WSGI, to tell the queue protocol's cost from the framework's.
-For each concurrency the servers take turns (twice each) so that noise from other load on the
-machine hits all of them. Printed: accepted uploads per second, p50 and p99 latency, and the
-throughput ratios gateway/bare and queue/bare.
-With --gthread, also the gateway on version 1's thread workers (`--worker-class gthread`), in the
-same turns: the figure gateway/gthread tells what the slow-client workers cost.
-Also the cost of one upload id (the flock'd counter). A benchmark, never a pass/fail test.
+temporary folder. The load is a 10-row CSV POSTed to /api/v1/tree.
+  gateway  the service (`python -m gateway`)
+  queue    `shared.queue.Queue.enqueue` alone under bare WSGI (bench/queue_wsgi.py): the queue
+           protocol's cost, without framework and checks
+  bare     fsync + rename of payload and sidecar only (bench/bare_wsgi.py): durability itself
+  gthread  (--gthread) the gateway on gunicorn's thread workers: what the slow-client workers cost
+
+Parts:
+  table    wrk (bench/wrk_upload.lua) with c keep-alive connections per level; wrk cannot open a
+           new connection per request, so these are keep-alive figures. Without wrk on PATH, the
+           Python client (new connection per request) takes its place.
+  newconn  the Python client at c = 8, a new connection per request as loggers send them.
+  drain    the gateway at c = 8 (wrk) while nothing else runs, against its rate while a real
+           worker (`python -m worker`) merges a backlog of its own into a local store, one
+           worker per WORKER_NICE value of --nice; workers not measured are paused (SIGSTOP).
+Every figure is taken in 3 repetitions in which the servers (phases) take turns, in an order
+rotated per repetition, so that the machine's other load hits all alike; printed are min /
+median / max of the 3, ratios per repetition, the load average, and the goals of issue 11 as
+"met" / "not met" ("noisy" when the machine's load or the bare app's spread is too high to tell).
+Server CPU per upload is utime + stime of the gunicorn master and workers (/proc) over the run,
+RSS the sum over those processes (PSS, which counts pages shared after fork once, beside it).
+Upstream's FastAPI server is not available on this machine: it is not measured.
+A benchmark that prints figures, never a pass/fail test. BENCH_KEEP=1 keeps the temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "e2e")]
+
+from load_clients import (  # noqa: E402  (bench/ is this script's folder)
+    Sample, ServerProcesses, have_wrk, load_average, measured, post, python_load, wrk_load,
+)
+
 GUNICORN_CONF = REPO / "gateway" / "gunicorn_conf.py"
+PATH = "/api/v1/tree"
+AUTHORIZATION = "Basic " + base64.b64encode(b"test:test").decode()
+HEADERS = {"Content-Type": "text/csv", "Authorization": AUTHORIZATION}
 CSV = ("timestamp,tree_id,sap_flow\n" + "".join(f"2026-06-14 06:{m:02d}:00,oak-01,{m}.5\n" for m in range(10))).encode()
-HEADERS = {
-    "Content-Type": "text/csv",
-    "Authorization": "Basic " + base64.b64encode(b"test:test").decode(),
-    "Connection": "close",
-}
+REPETITIONS = 3
+NEWCONN_LEVEL = 8
+# Goals of issue 11 (items 2 and 7).
+GOAL_THROUGHPUT = 0.8  # x bare at c = 8
+GOAL_CPU = 1.5  # x bare's CPU per upload
+GOAL_RSS = 1.5  # x bare's RSS
+GOAL_BUSY = 0.9  # busy / idle at c = 8
+NOISY_LOAD = 2.5  # above this one-minute load average (2 cores), a goal is not judged
+NOISY_SPREAD = 0.25  # nor when the baseline's max and min differ by more than this
 
 
 def free_port() -> int:
@@ -48,31 +76,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def post(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", "/api/v1/tree", body=CSV, headers=HEADERS)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
 class Server:
-    def __init__(self, kind: str, workdir: Path) -> None:
+    def __init__(self, kind: str, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.port = free_port()
         home = workdir / f"server-{kind}"  # not named like a package: cwd is on sys.path
-        queue_dir = home / "queue"
+        self.queue_dir = home / "queue"
         env = {  # PROMETHEUS_MULTIPROC_DIR: left to gunicorn_conf.py, as in production
-            **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}, "PORT": str(self.port), "HOST": "127.0.0.1", "QUEUE_DIR": str(queue_dir),
-            "BARE_QUEUE_DIR": str(queue_dir), "BASIC_AUTH_USERS_JSON": '{"test": "test"}',
-            "MIN_FREE_BYTES": "0", "QUEUE_MAX_ITEMS": str(10**9),
+            **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+            "PORT": str(self.port), "HOST": "127.0.0.1", "QUEUE_DIR": str(self.queue_dir),
+            "BARE_QUEUE_DIR": str(self.queue_dir), "BASIC_AUTH_USERS_JSON": '{"test": "test"}',
+            "MIN_FREE_BYTES": "0", "QUEUE_MAX_ITEMS": str(10**9), "PYTHONPATH": str(REPO),
+            **(extra_env or {}),
         }
         if kind == "gateway":
             command = [sys.executable, "-m", "gateway"]
-        elif kind == "gthread":  # version 1's thread workers (--gthread)
+        elif kind == "gthread":
             command = [sys.executable, "-m", "gateway", "--worker-class", "gthread"]
         else:
             module = {"bare": "bare_wsgi", "queue": "queue_wsgi"}[kind]
@@ -80,16 +99,22 @@ class Server:
                        "--pythonpath", str(REPO / "bench"), f"{module}:app"]
         home.mkdir(parents=True)
         self.log = open(home / "server.log", "wb")
+        # `python -m gateway` execs gunicorn: this pid is gunicorn's master in every case.
         self.process = subprocess.Popen(command, cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.processes = ServerProcesses(self.process.pid)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if post(self.port) == 202:
+                if post(self.port, PATH, CSV, HEADERS) == 202:
                     return
             except OSError:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{kind} did not start; see {home / 'server.log'}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -100,99 +125,191 @@ class Server:
         self.log.close()
 
 
-def load(port: int, concurrency: int, seconds: float) -> tuple[list[float], float]:
-    """Latencies (s) of accepted uploads and the elapsed time, `concurrency` clients for `seconds`."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    start = time.monotonic()
-    deadline = start + seconds
-
-    def client() -> None:
-        mine = []
-        while time.monotonic() < deadline:
-            began = time.perf_counter()
-            status = post(port)
-            if status != 202:
-                errors.append(str(status))
-                return
-            mine.append(time.perf_counter() - began)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError(f"non-202 answers: {errors[:5]}")
-    return latencies, time.monotonic() - start
+def keepalive_run(server: Server, concurrency: int, seconds: float, workdir: Path, use_wrk: bool) -> Sample:
+    if use_wrk:  # warm-up, not counted
+        wrk_load(server.url, concurrency, 1, CSV, AUTHORIZATION, workdir)
+    else:
+        python_load(server.port, PATH, concurrency, 0.5, CSV, HEADERS)
+    if use_wrk:
+        return measured(server.processes, lambda: wrk_load(server.url, concurrency, seconds, CSV, AUTHORIZATION, workdir))
+    return measured(server.processes, lambda: python_load(server.port, PATH, concurrency, seconds, CSV, HEADERS))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def newconn_run(server: Server, concurrency: int, seconds: float) -> Sample:
+    python_load(server.port, PATH, concurrency, 0.5, CSV, HEADERS)
+    return measured(server.processes, lambda: python_load(server.port, PATH, concurrency, seconds, CSV, HEADERS))
 
 
-def id_cost(workdir: Path, count: int = 20000) -> float:
-    sys.path.insert(0, str(REPO))
-    from shared.queue import Queue
+def in_turns(names: Sequence[str], run: Callable[[str], Sample]) -> dict[str, list[Sample]]:
+    """REPETITIONS samples of each name, the order rotated per repetition."""
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    for repetition in range(REPETITIONS):
+        shift = repetition % len(names)
+        for name in [*names[shift:], *names[:shift]]:
+            samples[name].append(run(name))
+    return samples
 
-    queue = Queue(workdir / "ids")
-    began = time.perf_counter()
-    for _ in range(count):
-        queue._next_id()
-    return (time.perf_counter() - began) / count
+
+def spread(values: Sequence[float], digits: int = 0) -> str:
+    """min / median / max."""
+    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+def noisy(baseline: Sequence[float]) -> str | None:
+    """Why figures taken now cannot judge a goal, or None."""
+    load = os.getloadavg()[0]
+    if load > NOISY_LOAD:
+        return f"load average {load:.1f} on {os.cpu_count()} cores"
+    if min(baseline) > 0 and max(baseline) / min(baseline) - 1 > NOISY_SPREAD:
+        return f"baseline varies {100 * (max(baseline) / min(baseline) - 1):.0f} % between repetitions"
+    return None
+
+
+def verdict(value: float, goal: float, above: bool, noise: str | None) -> str:
+    met = value >= goal if above else value <= goal
+    word = "met" if met else "not met"
+    return f"{word} (noisy: {noise})" if noise else word
+
+
+def print_samples(kind: str, samples: list[Sample]) -> None:
+    print(f"  {kind:<8} {spread([s.per_second for s in samples]):>20} | "
+          f"{spread([s.p50_ms for s in samples], 1):>17} | {spread([s.p99_ms for s in samples], 1):>18} | "
+          f"{spread([s.cpu_ms_per_upload for s in samples], 2):>18} | "
+          f"{max(s.rss_mb for s in samples):>4.0f} ({max(s.pss_mb for s in samples):.0f})")
+
+
+def ratios(samples: dict[str, list[Sample]], kind: str, base: str, figure: Callable[[Sample], float]) -> list[float]:
+    return [figure(a) / figure(b) for a, b in zip(samples[kind], samples[base])]
+
+
+def part_table(servers: dict[str, Server], levels: list[int], seconds: float, workdir: Path) -> list[dict]:
+    use_wrk = have_wrk()
+    client = "wrk, keep-alive connections" if use_wrk else "Python client (wrk not found), a new connection per request"
+    print(f"\ntable: {client}; {seconds:g} s per server, level and repetition")
+    results = []
+    for concurrency in levels:
+        print(f"c = {concurrency} ({load_average()})")
+        print(f"  {'server':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | "
+              f"{'CPU ms/upload':>18} | RSS MB (PSS)")
+        samples = in_turns(list(servers), lambda kind: keepalive_run(servers[kind], concurrency, seconds, workdir, use_wrk))
+        for kind, kind_samples in samples.items():
+            print_samples(kind, kind_samples)
+        throughput = ratios(samples, "gateway", "bare", lambda s: s.per_second)
+        cpu = ratios(samples, "gateway", "bare", lambda s: s.cpu_ms_per_upload)
+        rss = ratios(samples, "gateway", "bare", lambda s: s.rss_mb)
+        print(f"  gateway/bare: uploads/s {spread(throughput, 2)}, CPU per upload {spread(cpu, 2)}, RSS {spread(rss, 2)}; "
+              f"queue/bare uploads/s {spread(ratios(samples, 'queue', 'bare', lambda s: s.per_second), 2)}")
+        if "gthread" in samples:
+            print(f"  gateway/gthread uploads/s {spread(ratios(samples, 'gateway', 'gthread', lambda s: s.per_second), 2)}")
+        if concurrency == 8:
+            noise = noisy([s.per_second for s in samples["bare"]])
+            print(f"  goal >= {GOAL_THROUGHPUT}x bare at c = 8 (median): {verdict(statistics.median(throughput), GOAL_THROUGHPUT, True, noise)}")
+            print(f"  goal CPU per upload <= {GOAL_CPU}x bare (median): {verdict(statistics.median(cpu), GOAL_CPU, False, noise)}")
+            print(f"  goal RSS <= {GOAL_RSS}x bare: {verdict(max(rss), GOAL_RSS, False, None)}")
+            print("  goal >= 1.5x upstream's FastAPI server: not measured (upstream's server is not available here)")
+        results.append({"part": "table", "client": "wrk" if use_wrk else "python", "concurrency": concurrency,
+                        "load_average": os.getloadavg(),
+                        **{kind: [s.__dict__ for s in kind_samples] for kind, kind_samples in samples.items()}})
+    return results
+
+
+def part_newconn(servers: dict[str, Server], seconds: float) -> list[dict]:
+    print(f"\nnewconn: Python client, a new connection per request, c = {NEWCONN_LEVEL} ({load_average()})")
+    print(f"  {'server':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | "
+          f"{'CPU ms/upload':>18} | RSS MB (PSS)")
+    samples = in_turns(list(servers), lambda kind: newconn_run(servers[kind], NEWCONN_LEVEL, seconds))
+    for kind, kind_samples in samples.items():
+        print_samples(kind, kind_samples)
+    print(f"  gateway/bare: uploads/s {spread(ratios(samples, 'gateway', 'bare', lambda s: s.per_second), 2)} "
+          "(the Python client's own CPU on the same 2 cores caps all servers alike)")
+    return [{"part": "newconn", "concurrency": NEWCONN_LEVEL,
+             **{kind: [s.__dict__ for s in kind_samples] for kind, kind_samples in samples.items()}}]
+
+
+def part_drain(workdir: Path, nice_values: list[int], seconds: float, backlog: int) -> list[dict]:
+    from drain_workers import DrainWorker, fill_backlog  # noqa: PLC0415  (only this part needs the worker)
+
+    if not have_wrk():
+        print("\ndrain: needs wrk on PATH; skipped")
+        return []
+    print(f"\ndrain: gateway at c = {NEWCONN_LEVEL} (wrk, keep-alive), idle against a worker merging a backlog "
+          f"of {backlog} uploads (local store); {seconds:g} s per phase")
+    gateway = Server("gateway", workdir)
+    template = workdir / "backlog-template"
+    began = time.monotonic()
+    fill_backlog(template / "queue", backlog)
+    print(f"  backlog of {backlog} written in {time.monotonic() - began:.0f} s")
+    workers = {f"nice {nice}": DrainWorker(workdir / f"worker-nice-{nice}", template, {"WORKER_NICE": str(nice)})
+               for nice in nice_values}
+    try:
+        for worker in workers.values():
+            worker.wait_merging()
+            worker.pause()
+
+        def phase(name: str) -> Sample:
+            worker = workers.get(name)
+            if worker is not None:
+                worker.resume()
+                time.sleep(0.5)  # back at work before the load starts
+            try:
+                return measured(gateway.processes,
+                                lambda: wrk_load(gateway.url, NEWCONN_LEVEL, seconds, CSV, AUTHORIZATION, workdir))
+            finally:
+                if worker is not None:
+                    worker.pause()
+                    if worker.waiting() == 0:
+                        print(f"  warning: the worker at {name} ran out of backlog: raise --backlog")
+
+        samples = in_turns(["idle", *workers], phase)
+        print(f"  {load_average()}")
+        print(f"  {'phase':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | merged")
+        for name, phase_samples in samples.items():
+            merged = f"{workers[name].merged()}" if name in workers else "-"
+            print(f"  {name:<8} {spread([s.per_second for s in phase_samples]):>20} | "
+                  f"{spread([s.p50_ms for s in phase_samples], 1):>17} | {spread([s.p99_ms for s in phase_samples], 1):>18} | "
+                  f"{spread([s.cpu_ms_per_upload for s in phase_samples], 2):>18} | {merged}")
+        noise = noisy([s.per_second for s in samples["idle"]])
+        for name in workers:
+            busy = ratios(samples, name, "idle", lambda s: s.per_second)
+            print(f"  {name}: busy/idle {spread(busy, 2)}; goal within 10 % of idle (median): "
+                  f"{verdict(statistics.median(busy), GOAL_BUSY, True, noise)}")
+    finally:
+        for worker in workers.values():
+            worker.stop()
+        gateway.stop()
+    return [{"part": "drain", "load_average": os.getloadavg(),
+             **{name: [s.__dict__ for s in phase_samples] for name, phase_samples in samples.items()}}]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="per server and concurrency level (default 6)")
-    parser.add_argument("--levels", default="1,8,32", help="client concurrency levels (default 1,8,32)")
-    parser.add_argument("--gthread", action="store_true",
-                        help="also the gateway on gunicorn's thread workers (version 1), taking turns with the others")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per server, level and repetition (default 4)")
+    parser.add_argument("--levels", default="1,8,32", help="client concurrency levels of the table (default 1,8,32)")
+    parser.add_argument("--parts", default="table,newconn", help="table, newconn, drain (default table,newconn)")
+    parser.add_argument("--gthread", action="store_true", help="also the gateway on gunicorn's thread workers")
+    parser.add_argument("--nice", default="0,10,19", help="WORKER_NICE values of the drain part (default 0,10,19)")
+    parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
     args = parser.parse_args()
-    levels = [int(level) for level in args.levels.split(",")]
+    parts = set(args.parts.split(","))
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     servers: dict[str, Server] = {}
-    results = []
+    results: list[dict] = []
+    print(f"gunicorn: WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '(default)')} "
+          f"GUNICORN_THREADS={os.environ.get('GUNICORN_THREADS', '(default)')}; 10-row CSV ({len(CSV)} bytes); "
+          f"{REPETITIONS} repetitions; {load_average()}")
     try:
-        print(f"upload id: {id_cost(workdir) * 1e6:.1f} us each (flock'd counter file)")
-        for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):
-            servers[kind] = Server(kind, workdir)
-        workers = os.environ.get("WEB_CONCURRENCY", "2")
-        print(f"gunicorn: {workers} workers x {os.environ.get('GUNICORN_THREADS', '4')} threads; "
-              f"10-row CSV ({len(CSV)} bytes); {args.seconds:g} s per server and level, in two turns")
-        print("gateway: the service; queue: Queue.enqueue alone under bare WSGI; bare: fsync + rename only")
-        print(f"{'conc':>4} | {'gateway/s':>9} {'p50 ms':>6} {'p99 ms':>6} | {'queue/s':>7} {'p50 ms':>6} "
-              f"{'p99 ms':>6} | {'bare/s':>6} {'p50 ms':>6} {'p99 ms':>6} | gateway/bare  queue/bare")
-        for concurrency in levels:
-            figures = {}
-            samples: dict[str, tuple[list[float], float]] = {k: ([], 0.0) for k in servers}
-            for _ in range(2):
-                for kind, server in servers.items():
-                    load(server.port, concurrency, 0.5)  # warm-up, not counted
-                    latencies, elapsed = load(server.port, concurrency, args.seconds / 2)
-                    samples[kind] = (samples[kind][0] + latencies, samples[kind][1] + elapsed)
-            for kind, (latencies, elapsed) in samples.items():
-                figures[kind] = {
-                    "per_second": len(latencies) / elapsed,
-                    "p50_ms": statistics.median(latencies) * 1000,
-                    "p99_ms": percentile(latencies, 0.99) * 1000,
-                    "uploads": len(latencies),
-                }
-            ratio = figures["gateway"]["per_second"] / figures["bare"]["per_second"]
-            queue_ratio = figures["queue"]["per_second"] / figures["bare"]["per_second"]
-            g, q, b = figures["gateway"], figures["queue"], figures["bare"]
-            print(f"{concurrency:>4} | {g['per_second']:>9.0f} {g['p50_ms']:>6.1f} {g['p99_ms']:>6.1f} | "
-                  f"{q['per_second']:>7.0f} {q['p50_ms']:>6.1f} {q['p99_ms']:>6.1f} | "
-                  f"{b['per_second']:>6.0f} {b['p50_ms']:>6.1f} {b['p99_ms']:>6.1f} | {ratio:>12.2f} {queue_ratio:>11.2f}")
-            if "gthread" in figures:
-                t = figures["gthread"]
-                print(f"     | gthread: {t['per_second']:.0f}/s p50 {t['p50_ms']:.1f} p99 {t['p99_ms']:.1f} ms; "
-                      f"gateway/gthread {g['per_second'] / t['per_second']:.2f}")
-            results.append({"concurrency": concurrency, **figures, "ratio": ratio, "queue_ratio": queue_ratio})
+        if parts & {"table", "newconn"}:
+            for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):
+                servers[kind] = Server(kind, workdir)
+        if "table" in parts:
+            results += part_table(servers, [int(level) for level in args.levels.split(",")], args.seconds, workdir)
+        if "newconn" in parts:
+            results += part_newconn(servers, args.seconds)
+        for server in servers.values():
+            server.stop()
+        servers.clear()
+        if "drain" in parts:
+            results += part_drain(workdir, [int(n) for n in args.nice.split(",")], args.seconds, args.backlog)
     finally:
         for server in servers.values():
             server.stop()
@@ -205,4 +322,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers on kill too
     sys.exit(main())

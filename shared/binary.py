@@ -11,9 +11,10 @@ import bz2
 import tempfile
 from pathlib import Path
 
-import xarray as xr
-
 from shared.formats import ParseError
+from shared.lazy import LazyModule
+
+xr = LazyModule("xarray")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 GRIB, GRIB_BZ2, NETCDF = "grib", "gribbz2", "netcdf"
 BINARY_FORMATS = (GRIB, GRIB_BZ2, NETCDF)

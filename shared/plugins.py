@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import xarray as xr
-
 from shared.config import ConfigError, Endpoint
 from shared.fuse.errors import DataError
-from shared.fuse.frames import is_polars
+from shared.lazy import LazyModule
+
+# The gateway loads the extractors only to check them: the table libraries wait for the worker.
+pd = LazyModule("pandas")
+xr = LazyModule("xarray")
 
 PACKAGE = "zarr_ingress_config"  # private root: plugins never collide with installed modules
 
@@ -77,6 +78,8 @@ def run_extractor(endpoint: Endpoint, function: Extractor, payload: bytes, metad
     except Exception as error:
         raise ExtractorError(f"extractor {endpoint.extractor} of endpoint {endpoint.name!r} raised "
                              f"{type(error).__name__}: {error}") from error
+    from shared.fuse.frames import is_polars  # the worker's side of the engine (pandas, xarray)
+
     if isinstance(result, (pd.DataFrame, xr.Dataset)) or is_polars(result):
         return result
     raise ExtractorError(f"extractor {endpoint.extractor} of endpoint {endpoint.name!r} returned "

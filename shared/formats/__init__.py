@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import pandas as pd
-
 from shared.formats import chirpstack, csijson, csv, json, toa5, ttn
 from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed
 from shared.formats.csv import header_columns
 from shared.formats.uplink import NotAnUplink
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 MODULES: dict[str, ModuleType] = {
     module.NAME: module for module in (csv, json, toa5, csijson, ttn, chirpstack)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, decode
 from shared.formats.json import check_object, load, top_level_object
 from shared.formats.uplink import NotAnUplink, flatten, frame, row_columns
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 NAME = "chirpstack"
 DEVICE_KEY = "deviceInfo"

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import pandas as pd
-
 from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, check_column_count, decode
 from shared.formats.json import cell, check_object, kind, load, top_level_object
 from shared.formats.toa5 import ADDED_COLUMNS, MISSING
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 NAME = "csijson"
 TOP_KEYS = ("head", "data")

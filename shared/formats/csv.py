@@ -11,9 +11,10 @@ import csv
 import io
 from collections import Counter
 
-import pandas as pd
-
 from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, decode
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 NAME = "csv"
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pandas as pd
-
 from shared.formats.base import DEFAULT_MAX_COLUMNS, ParseError, Sniffed, check_column_count, decode
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 NAME = "json"
 # float64 tops out near 1.8e308 (309 digits): a longer integer literal fits no schema type, and

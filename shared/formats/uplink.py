@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from shared.formats.base import ParseError, check_column_count
 from shared.formats.json import cell, kind
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 UPLINK_COLUMNS = ("time", "device")
 SEPARATOR = "_"

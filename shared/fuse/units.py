@@ -14,8 +14,11 @@ from functools import lru_cache
 from typing import Callable, NamedTuple
 
 import numpy as np
-import pandas as pd
 import pint
+
+from shared.lazy import LazyModule
+
+pd = LazyModule("pandas")  # imported at its first use: the gateway never needs it (shared/lazy.py)
 
 TICKS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds",
          "m": "minutes", "h": "hours", "D": "days"}

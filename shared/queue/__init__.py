@@ -138,6 +138,7 @@ class Queue:
         self.orphans = self.root / "orphans"
         self.idempotency = self.root / "idempotency"
         self._counter = self.root / "ids.counter"
+        self._tmp, self._accepted = str(self.tmp), str(self.root / ACCEPTED)  # for _publish
         for folder in (self.tmp, *(self.root / s for s in STATES), self.orphans, self.idempotency / "locks"):
             ensure_dir(folder)
         self._depth_value = 0
@@ -210,7 +211,13 @@ class Queue:
         """Items not yet done or failed; counted from directory entries, cached for a second."""
         now = time.monotonic()
         if now >= self._depth_until:
-            self._depth_value = sum(count for count, _ in self.waiting_by_endpoint().values())
+            # Names only: the oldest id (waiting_by_endpoint) costs a split per entry, per second and
+            # per gateway process, and a backlog can hold tens of thousands of entries.
+            self._depth_value = sum(
+                name.endswith(SIDECAR_SUFFIX)
+                for state in WAITING for endpoint in self._endpoints(state)
+                for name in listdir(self.root / state / endpoint)
+            )
             self._depth_until = now + DEPTH_CACHE_SECONDS
         return self._depth_value
 
@@ -456,23 +463,28 @@ class Queue:
             id=self._next_id(), endpoint=endpoint, size=len(payload),
             sha256=hashlib.sha256(payload).hexdigest(), received_at=now_rfc3339(), **fields,
         )
-        folder = self.root / ACCEPTED / endpoint
-        ensure_dir(folder)
-        tmp_payload, tmp_sidecar = self.tmp / sidecar.payload_name, self.tmp / sidecar.sidecar_name
+        # Paths as strings: pathlib took ~3 % of the gateway's CPU per upload (py-spy, issue 11).
+        folder = os.path.join(self._accepted, endpoint)
+        if not os.path.isdir(folder):
+            ensure_dir(Path(folder))
+        payload_name = sidecar.payload_name
+        sidecar_name = payload_name + SIDECAR_SUFFIX
+        tmp_payload, tmp_sidecar = os.path.join(self._tmp, payload_name), os.path.join(self._tmp, sidecar_name)
+        published = os.path.join(folder, payload_name)
         committed = False
         try:
             write_synced((tmp_payload, payload), (tmp_sidecar, sidecar.to_json().encode()))
-            os.replace(tmp_payload, folder / sidecar.payload_name)
-            os.replace(tmp_sidecar, folder / sidecar.sidecar_name)  # the commit point
+            os.replace(tmp_payload, published)
+            os.replace(tmp_sidecar, os.path.join(folder, sidecar_name))  # the commit point
             committed = True
             fsync_dir(folder)
         except BaseException:
-            tmp_payload.unlink(missing_ok=True)
-            tmp_sidecar.unlink(missing_ok=True)
+            _unlink(tmp_payload)
+            _unlink(tmp_sidecar)
             if not committed:  # never acknowledged: no payload without its sidecar left behind
-                (folder / sidecar.payload_name).unlink(missing_ok=True)
+                _unlink(published)
             raise
-        if not (folder / sidecar.payload_name).exists():
+        if not os.path.exists(published):
             # recover() found the payload without sidecar and took it for an orphan: never 202.
             raise QueueError(f"payload of {sidecar.id} disappeared while it was published")
         self._depth_value += 1
@@ -566,6 +578,11 @@ def _read_index(index: Path) -> Sidecar | None:
         return None
     original.replayed = True
     return original
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _check_endpoint(name: str) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 
-def write_synced(*files: tuple[Path, bytes]) -> None:
+def write_synced(*files: tuple[Path | str, bytes]) -> None:
     """Write each (path, data) file, then fsync each one.
 
     All writes come before the first fsync: on journalling filesystems the first fsync's commit
@@ -31,7 +31,7 @@ def write_synced(*files: tuple[Path, bytes]) -> None:
             os.close(fd)
 
 
-def fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path | str) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
