@@ -33,8 +33,8 @@ EXTENSIONS = {".csv": "csv", ".json": "json", ".nc": NETCDF, ".nc4": NETCDF,
 # The format of an extractor endpoint's upload: the extractor alone reads the bytes.
 RAW = "raw"
 ACCEPTED_TYPES = (
-    "text/csv (or text/plain), application/json (also application/geo+json and application/vnd.*+json), "
-    "application/x-grib, application/x-grib+bz2, application/x-netcdf"
+    "text/csv, application/json (also application/geo+json and application/vnd.*+json), "
+    "application/x-grib, application/x-grib+bz2, application/x-netcdf, text/plain (read as CSV or Campbell TOA5)"
 )
 MULTIPART_OVERHEAD = 1024 * 1024  # room for boundaries and part headers around the file
 

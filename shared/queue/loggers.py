@@ -60,8 +60,8 @@ class LoggerBook:
 
     def read(self) -> list[LastUpload]:
         """Every logger's last upload (none while nothing was ever recorded)."""
-        return [LastUpload(endpoint, logger, float(entry["at"]), entry.get("rows"))
-                for endpoint, loggers in self._read_raw().items() for logger, entry in loggers.items()]
+        return [LastUpload(endpoint, logger, float(at), rows)
+                for endpoint, loggers in self._read_raw().items() for logger, (at, rows) in loggers.items()]
 
     def merge(self, uploads: Iterable[LastUpload]) -> None:
         """Fold `uploads` into the file: per logger the later upload wins."""
@@ -80,8 +80,9 @@ class LoggerBook:
                         log_event(log, "loggers_capped", logging.WARNING, endpoint=upload.endpoint,
                                   limit=MAX_LOGGERS_PER_ENDPOINT, logger=upload.logger)
                     continue
-                if known is None or float(known["at"]) <= upload.at:
-                    loggers[upload.logger] = {"at": upload.at, "rows": upload.rows}
+                if known is None or known[0] <= upload.at:
+                    # [at, rows]: a pair, not an object, keeps the write of a big file cheap
+                    loggers[upload.logger] = [round(upload.at, 6), upload.rows]
             self._write(self.path, book)
 
     def read_silences(self) -> dict[str, dict[str, float]]:
@@ -92,7 +93,7 @@ class LoggerBook:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write(self.silence_path, silences)
 
-    def _read_raw(self) -> dict[str, dict[str, dict]]:
+    def _read_raw(self) -> dict[str, dict[str, list]]:
         return _read_json(self.path)
 
     @contextlib.contextmanager
@@ -109,7 +110,7 @@ class LoggerBook:
         # Write-then-rename: readers see the old file or the new one, never half of one. No
         # fsync: this is bookkeeping, not data; a power cut may cost the last second of it.
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(content, sort_keys=True, separators=(",", ":")), encoding="utf-8")
+        temporary.write_text(json.dumps(content, separators=(",", ":")), encoding="utf-8")
         os.replace(temporary, path)
 
 

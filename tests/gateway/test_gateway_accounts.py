@@ -66,7 +66,7 @@ def test_an_unknown_user_costs_what_a_wrong_password_costs_with_hashed_passwords
     (404, ("get", "/no/such/route", {})),
     (405, ("get", "/api/v1/tree", {"headers": AUTH})),
     (413, ("post", "/api/v1/tree", {"data": b"x" * 2048, "headers": CSV_HEADERS})),
-    (415, ("post", "/api/v1/tree", {"data": b"timestamp,tree_id,sap_flow\n", "headers": {**AUTH, "Content-Type": "text/plain"}})),
+    (415, ("post", "/api/v1/tree", {"data": b"timestamp,tree_id,sap_flow\n", "headers": {**AUTH, "Content-Type": "text/html"}})),
 ])
 def test_trace_is_null_on_refusals_no_exception_explains(queue_dir, tmp_path, status, request_args):
     config = tmp_path / "endpoints.yaml"

@@ -78,7 +78,7 @@ def test_original_design_config_and_its_curl_examples(tmp_path, stacks):
     for content_type in ("APPLICATION/JSON", "application/geo+json", "application/vnd.logger.v2+json"):
         ids.append(stack.accepted("/api/v1/tree", json.dumps(records).encode(), content_type))
 
-    refused = stack.post("/api/v1/tree", b"timestamp,tree_id,sap_flow\n", "text/plain")
+    refused = stack.post("/api/v1/tree", b"timestamp,tree_id,sap_flow\n", "text/html")  # text/plain is the CSV family (Campbell HTTPPost)
     assert refused.status_code == 415
     assert "text/csv, application/json" in refused.json()["error"]
 
