@@ -26,6 +26,8 @@ PATH_MAX = 200  # characters of a request path in a log line
 class GatewayLogger(glogging.Logger):
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
+        # Access lines are INFO: LOG_LEVEL=WARNING (gunicorn's loglevel) quiets them like the app's.
+        self.access_log.setLevel(max(logging.INFO, self.loglevel))
         formatter = event_formatter()
         for handler in (*self.error_log.handlers, *self.access_log.handlers):
             handler.setFormatter(formatter)

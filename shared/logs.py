@@ -28,6 +28,8 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def format_value(value: object) -> str:
     """A logfmt value: bare when it is plain, else quoted with backslash escapes."""
+    if type(value) is int:  # statuses, sizes: the most common values, always bare
+        return str(value)
     text = "" if value is None else str(value)
     if _PLAIN.fullmatch(text):
         return text
