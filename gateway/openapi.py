@@ -30,7 +30,9 @@ UPLOAD_ERRORS = {
     "JSON record, an integer of more than 309 digits, more than MAX_COLUMNS columns), invalid gzip, bad "
     "node path or Idempotency-Key, missing coordinate columns, a column that looks like a typo of a known "
     "one (\"did you mean 'sap_flow'\"), or unknown columns on an endpoint with `extra_columns: reject`.",
-    "401": "No or wrong credentials.",
+    "401": "No, wrong or unreadable credentials; `error` names the accepted header forms (HTTP Basic, "
+    "`Authorization: Bearer <name>.<secret>`, `X-API-Key: <name>.<secret>`, and on endpoints with "
+    "`campbell_basic: true` Campbell's `Basic base64(user):base64(password)`).",
     "403": "The user may not upload to this endpoint.",
     "408": "The body stalled: nothing arrived for READ_TIMEOUT seconds; nothing was kept, send it again.",
     "413": "The body, or the gzip-inflated body, is over MAX_UPLOAD_BYTES.",
@@ -38,9 +40,15 @@ UPLOAD_ERRORS = {
     "body; `id` names the original upload, `Location` its status. The new data was not accepted: send "
     "it under a new key.",
     "415": "Content type or content encoding the gateway cannot read.",
+    "429": "Too many failed logins from this client address or for this user name (LOGIN_FAILURES_MAX "
+    "in LOGIN_FAILURES_WINDOW seconds): the credentials were not checked; send again after `Retry-After` "
+    "seconds (also `retry_after` in the body). A credential that already logged in is never refused so.",
     "503": "The queue is full, its disk is low or full (ENOSPC, quota, no inodes): nothing was kept; send "
     "again after `Retry-After` seconds.",
 }
+
+# Any one of these (OpenAPI: alternatives). Campbell's Basic form is told per endpoint.
+SECURITY = [{"basicAuth": []}, {"bearerAuth": []}, {"apiKey": []}]
 
 CSV_EXAMPLE = "timestamp,tree_id,sap_flow\n2026-06-14 06:00:00,oak-01,118.2\n"
 TOA5_EXAMPLE = (
@@ -81,7 +89,7 @@ def build_spec(endpoints: Iterable[Endpoint], *, public_docs: bool = True) -> di
             {"name": "service", "description": "Health, readiness, metrics and this document."},
             OPERATORS_TAG,
         ],
-        "security": [{"basicAuth": []}],
+        "security": SECURITY,
         "paths": paths,
         "components": components,
     }
@@ -111,6 +119,9 @@ def _upload_operation(endpoint: Endpoint, *, with_node_path: bool) -> dict[str, 
                             "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                                                "properties": {"file": {"type": "string", "format": "binary"}}}}}}
         checked = f"The bytes are queued as they are (size checked) and read by the extractor `{endpoint.extractor}`."
+    if endpoint.campbell_basic:
+        allowed += (" Also Campbell's header form `Authorization: Basic base64(user):base64(password)` "
+                    "(`campbell_basic: true`).")
     target = f" Node paths are below the endpoint's target node `{endpoint.target_node}`." if endpoint.target_node else ""
     return {
         "tags": ["uploads"],
@@ -136,7 +147,7 @@ def _service_paths(public_docs: bool) -> dict[str, Any]:
         return response
 
     public: list[dict[str, Any]] = []  # no credentials needed
-    docs = public if public_docs else [{"basicAuth": []}]
+    docs = public if public_docs else SECURITY
     return {
         "/api/v1/uploads/{upload_id}": {
             "get": {
@@ -155,6 +166,7 @@ def _service_paths(public_docs: bool) -> dict[str, Any]:
                 "responses": {
                     "200": json_response("The upload's state.", "UploadStatus"),
                     "401": {"$ref": "#/components/responses/Upload401"},
+                    "429": {"$ref": "#/components/responses/Upload429"},
                     "404": json_response(
                         "No upload with this id that this user may read (unknown, purged after its retention, "
                         "or sent by another user: only OPERATORS read every upload).", "Error",
@@ -224,7 +236,7 @@ def _components() -> dict[str, Any]:
         response: dict[str, Any] = {"description": description, "content": error_content}
         if status == "401":
             response["headers"] = {"WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}}
-        if status == "503":
+        if status in ("503", "429"):
             response["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
         if status == "409":
             response["headers"] = {"Location": {"$ref": "#/components/headers/Location"}}
@@ -236,8 +248,20 @@ def _components() -> dict[str, Any]:
             "basicAuth": {
                 "type": "http",
                 "scheme": "basic",
-                "description": "Users and passwords from BASIC_AUTH_USERS_JSON (off when AUTH_ENABLED=false).",
-            }
+                "description": ("Users and passwords from BASIC_AUTH_USERS_JSON or USERS_FILE (off when "
+                                "AUTH_ENABLED=false)."),
+            },
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key `<name>.<secret>` of a USERS_FILE user with a `key_hash`.",
+            },
+            "apiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "The same API key `<name>.<secret>` in its own header.",
+            },
         },
         "parameters": {
             "NodePath": {
@@ -319,7 +343,7 @@ def _components() -> dict[str, Any]:
                 "schema": {"type": "integer", "minimum": 0},
             },
             "WWWAuthenticate": {
-                "description": "`Basic realm=...`: the gateway wants HTTP Basic credentials.",
+                "description": "`Basic realm=..., Bearer realm=...`: the gateway wants Basic credentials or an API key.",
                 "schema": {"type": "string"},
             },
             "Location": {

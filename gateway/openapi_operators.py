@@ -42,6 +42,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
                 "200": _json("The failed uploads.", {"type": "array", "items": {"$ref": "#/components/schemas/FailedUpload"}}),
                 "400": _error("Unknown endpoint, or a limit that is not a whole number from 1 to 10000."),
                 "401": unauthorized,
+                "429": {"$ref": "#/components/responses/Upload429"},
                 "403": _error("The user is not an operator."),
             },
         }},
@@ -56,6 +57,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
                     "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                 },
                 "401": unauthorized,
+                "429": {"$ref": "#/components/responses/Upload429"},
                 "404": _error(_NOT_FOUND),
             },
         }, "put": {
@@ -68,6 +70,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
                 "200": _json("Replaced; the upload stays failed until it is retried.", "ReplacedPayload"),
                 "400": _error("The body is empty."),
                 "401": unauthorized,
+                "429": {"$ref": "#/components/responses/Upload429"},
                 "404": _error(_NOT_FOUND),
                 "409": _error("The upload is not failed: only failed uploads can be replaced."),
                 "413": _error("The body is over MAX_UPLOAD_BYTES."),
@@ -80,6 +83,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
             "responses": {
                 "202": _json("Queued again; follow it at `Location`.", "OperatorOutcome"),
                 "401": unauthorized,
+                "429": {"$ref": "#/components/responses/Upload429"},
                 "404": _error(_NOT_FOUND),
                 "409": _error("The upload is not failed (waiting, merging or done)."),
             },
@@ -91,6 +95,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
             "responses": {
                 "200": _json("Purged.", "OperatorOutcome"),
                 "401": unauthorized,
+                "429": {"$ref": "#/components/responses/Upload429"},
                 "404": _error(_NOT_FOUND),
                 "409": _error("The upload is not failed: only failed uploads can be purged."),
             },
@@ -101,6 +106,7 @@ def operator_paths() -> dict[str, dict[str, Any]]:
             "responses": {
                 "200": _json("The state of merging.", "MergingStatus"),
                 "401": unauthorized,
+                "429": {"$ref": "#/components/responses/Upload429"},
                 "403": _error("The user is not an operator."),
             },
         }},

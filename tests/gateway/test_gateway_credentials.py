@@ -7,6 +7,7 @@ import base64
 import logging
 import os
 import time
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from werkzeug.security import generate_password_hash
 
 from gateway.app import create_app
+from gateway.login import client_address
 from gateway_helpers import AUTH, REPO, TEST_DATA, basic, make_settings
 from shared.config import ConfigError
 
@@ -211,11 +213,13 @@ def test_x_forwarded_for_counts_only_when_the_peer_is_a_trusted_proxy(tmp_path, 
         st.builds(lambda text: f"Bearer {text}", st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40)),
     ),
     as_api_key=st.booleans(),
+    route=st.sampled_from(["/api/v1/tree", "/api/v1/weather", "/api/v1/uploads/x"]),
 )
-def test_no_authorization_header_is_a_500(fleet, header, as_api_key):
+def test_no_authorization_header_is_a_500(fleet, header, as_api_key, route):
     headers = {"X-API-Key": header} if as_api_key else {"Authorization": header}
-    response = fleet.post("/api/v1/tree", data=TREE_CSV, headers={**CSV, **headers})
-    assert response.status_code in (202, 401, 429), (header, response.get_json())
+    response = fleet.post(route, data=TREE_CSV, headers={**CSV, **headers}) if "uploads" not in route else \
+        fleet.get(route, headers=headers)
+    assert response.status_code in (202, 400, 401, 403, 404, 429), (header, response.get_json())
     assert response.get_json()["error" if response.status_code != 202 else "status"]
 
 
@@ -237,3 +241,24 @@ def test_users_file_errors_name_the_entry_and_key_with_a_did_you_mean(tmp_path):
     both = error_of("users:\n  - {name: alice, password: other-pw}\n")
     assert "users[0] (alice).name: also in BASIC_AUTH_USERS_JSON" in both and "other-pw" not in both
     assert "not valid YAML" in error_of("users: [\n")
+
+
+def test_bad_trusted_proxies_and_campbell_basic_values_stop_the_start_naming_them(tmp_path):
+    with pytest.raises(ConfigError, match=r"TRUSTED_PROXIES: 'proxy\.local' is not an IP address"):
+        make_settings(tmp_path / "queue", TRUSTED_PROXIES="10.0.0.0/8, proxy.local")
+    config = endpoints_file(tmp_path)
+    config.write_text(config.read_text().replace("campbell_basic: true", "campbell_basic: yes please"))
+    with pytest.raises(ConfigError, match=r"\(tree\)\.campbell_basic: expected true or false"):
+        make_settings(tmp_path / "queue", ENDPOINTS_CONFIG=str(config))
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "trusted", "client"), [
+    ("203.0.113.5", "192.0.2.1", (), "203.0.113.5"),  # no trusted proxies: the header is ignored
+    ("203.0.113.5", "192.0.2.1", ("10.0.0.0/8",), "203.0.113.5"),  # the peer is not a trusted proxy
+    ("10.1.2.3", "192.0.2.1", ("10.0.0.0/8",), "192.0.2.1"),
+    ("10.1.2.3", "198.51.100.7, 192.0.2.1, 10.9.9.9", ("10.0.0.0/8",), "192.0.2.1"),  # the left may be forged
+    ("10.1.2.3", "not-an-address", ("10.0.0.0/8",), "10.1.2.3"),
+    ("::1", "2001:db8::1", ("::1",), "2001:db8::1"),
+])
+def test_the_client_address_is_the_last_hop_before_the_trusted_proxies(peer, forwarded, trusted, client):
+    assert client_address(peer, forwarded, tuple(ip_network(t) for t in trusted)) == client

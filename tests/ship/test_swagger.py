@@ -57,7 +57,9 @@ def test_every_configured_endpoint_has_a_root_and_a_node_upload_route(committed:
 def test_upload_routes_document_every_status_with_a_json_body_and_basic_auth(committed: dict) -> None:
     basic = committed["components"]["securitySchemes"]["basicAuth"]
     assert (basic["type"], basic["scheme"]) == ("http", "basic")
-    assert committed["security"] == [{"basicAuth": []}]
+    assert committed["security"] == [{"basicAuth": []}, {"bearerAuth": []}, {"apiKey": []}]
+    key = committed["components"]["securitySchemes"]["apiKey"]
+    assert (key["type"], key["in"], key["name"]) == ("apiKey", "header", "X-API-Key")
     for endpoint in load_endpoints(CONFIG):
         operation = committed["paths"][endpoint.route]["post"]
         assert "security" not in operation  # the global Basic auth applies
@@ -70,6 +72,7 @@ def test_upload_routes_document_every_status_with_a_json_body_and_basic_auth(com
             else:
                 assert "error" in schema["required"]
     assert "Retry-After" in resolve(committed, {"$ref": "#/components/responses/Upload503"})["headers"]
+    assert "Retry-After" in resolve(committed, {"$ref": "#/components/responses/Upload429"})["headers"]
     assert "WWW-Authenticate" in resolve(committed, {"$ref": "#/components/responses/Upload401"})["headers"]
 
 
@@ -84,7 +87,7 @@ def test_service_routes_are_documented_and_public_except_the_upload_status(commi
     for route in ("/health", "/ready", "/metrics", "/openapi.json"):
         assert committed["paths"][route]["get"]["security"] == []
     status = committed["paths"]["/api/v1/uploads/{upload_id}"]["get"]
-    assert "security" not in status and {"200", "401", "404"} == set(status["responses"])
+    assert "security" not in status and {"200", "401", "404", "429"} == set(status["responses"])
 
 
 def test_operator_routes_need_credentials_and_document_the_refusals(committed: dict) -> None:
