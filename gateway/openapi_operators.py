@@ -184,6 +184,7 @@ def operator_schemas() -> dict[str, Any]:
                         "name": {"type": "string"}, "last_run": nullable_string, "last_ok": {"type": "boolean"},
                         "last_success": nullable_string, "next_run": nullable_string,
                         "fetched": {"type": "integer"}, "failed": {"type": "integer"},
+                        "reason": {"type": "string", "description": "Why the last run failed (absent after a success)."},
                     }},
                 },
             },

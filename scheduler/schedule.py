@@ -54,9 +54,9 @@ def interval_seconds(scraper: Scraper, after: datetime, slots: int = 64) -> floa
     The alert "no success for two intervals" compares against it: for `0 8 * * 1-5` that is the
     weekend (3 days), so a quiet Saturday is not an alarm.
     """
-    times = []
-    moment = after
-    for _ in range(slots + 1):
-        _, moment = next_of(scraper, moment)
-        times.append(moment)
-    return max((later - earlier).total_seconds() for earlier, later in zip(times, times[1:]))
+    times: set[datetime] = set()
+    for run in scraper.runs:  # each run's next slots; the merged schedule's first ones are among them
+        slots_of_run = croniter(run.cron, after.astimezone(run.zone))
+        times.update(slots_of_run.get_next(datetime).astimezone(timezone.utc) for _ in range(slots + 1))
+    merged = sorted(times)[:slots + 1]
+    return max((later - earlier).total_seconds() for earlier, later in zip(merged, merged[1:]))

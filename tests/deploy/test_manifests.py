@@ -255,6 +255,10 @@ def test_secrets_come_only_from_the_secret_and_the_gateway_gets_no_s3_keys(kusto
     assert "BASIC_AUTH_USERS_JSON" in gateway_env
     worker_env = {item["name"] for item in container(docs, "worker").get("env", [])}
     assert {"S3_ACCESS_KEY", "S3_SECRET_KEY"} <= worker_env
+    for scheduler in [c for c in statefulset(docs)["spec"]["template"]["spec"]["containers"] if c["name"] == "scheduler"]:
+        # It notifies failed runs (mail, webhook) and never touches S3.
+        scheduler_env = {item["name"] for item in scheduler.get("env", [])}
+        assert {"SMTP_PASSWORD", "NOTIFY_WEBHOOK_URL"} <= scheduler_env and not scheduler_env & {"S3_ACCESS_KEY", "S3_SECRET_KEY"}
 
 
 @pytest.mark.parametrize("kustomization", OVERLAYS)

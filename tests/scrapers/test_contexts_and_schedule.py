@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from shared.config.scrapers import Iterate, Render, Request, Run, Scraper
 from scheduler.contexts import expand, fill, public_context, public_url, request_url
 from scheduler.fetch import retry_after_seconds
-from scheduler.schedule import missed, next_fire, previous_fire
+from scheduler.schedule import interval_seconds, latest_due, missed, next_fire, previous_fire
 
 EXAMPLES = int(os.environ.get("SCHEDULER_PROPERTY_EXAMPLES", "60"))
 UTC = timezone.utc
@@ -120,3 +120,41 @@ def test_a_responses_format_comes_from_its_content_type_then_its_file_name_then_
     assert response_format(plain, Fetched(True, b"[]", "application/geo+json; charset=utf-8"), "http://h/x") == \
         ("json", "x")
     assert response_format(extracting, Fetched(True, b"[]", "application/json"), "http://h/x") == ("raw", "x")
+
+
+# Runs that fire at some minutes of every hour: a plain-Python model knows their slots exactly.
+minute_sets = st.lists(st.integers(0, 59), min_size=1, max_size=6, unique=True).map(sorted)
+
+
+def hourly_scraper(minute_lists: list[list[int]]) -> Scraper:
+    runs = tuple(Run(f"{','.join(map(str, minutes))} * * * *", constants={"run": str(i)})
+                 for i, minutes in enumerate(minute_lists))
+    return Scraper(name="s", schema_path=__file__, runs=runs, request=Request(url="http://127.0.0.1:9/x"))  # type: ignore[arg-type]
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None)
+@given(st.lists(minute_sets, min_size=1, max_size=3), st.integers(0, 59), st.integers(0, 59))
+def test_run_now_takes_the_run_whose_last_slot_is_latest_the_first_written_on_a_tie(minute_lists, minute, second) -> None:
+    now = datetime(2026, 6, 14, 10, minute, second, tzinfo=UTC)
+
+    def minutes_since_last_slot(minutes: list[int]) -> int:  # the model: this hour's, else the previous hour's
+        return min((minute - m) % 60 for m in minutes)
+
+    ages = [minutes_since_last_slot(minutes) for minutes in minute_lists]
+    expected = ages.index(min(ages))
+    assert latest_due(hourly_scraper(minute_lists), now).constants == {"run": str(expected)}
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None)
+@given(st.lists(minute_sets, min_size=1, max_size=3), st.integers(0, 59))
+def test_the_interval_is_the_longest_gap_between_the_merged_schedules_slots(minute_lists, minute) -> None:
+    minutes = sorted({m for ms in minute_lists for m in ms})
+    gaps = [later - earlier for earlier, later in zip(minutes, minutes[1:])] + [60 - minutes[-1] + minutes[0]]
+    now = datetime(2026, 6, 14, 10, minute, tzinfo=UTC)
+    assert interval_seconds(hourly_scraper(minute_lists), now) == max(gaps) * 60
+
+
+def test_the_interval_of_a_weekday_schedule_is_the_weekend() -> None:
+    weekdays = Scraper(name="s", schema_path=__file__, runs=(Run("0 8 * * 1-5"),),  # type: ignore[arg-type]
+                       request=Request(url="http://127.0.0.1:9/x"))
+    assert interval_seconds(weekdays, datetime(2026, 6, 17, 12, tzinfo=UTC)) == 3 * 24 * 3600
