@@ -7,8 +7,9 @@ Parts:
   stream   50 simulated loggers post single-row CSVs for --seconds to a gunicorn gateway; a worker
            merges into a store on a moto S3 server. Reports uploads/s accepted, uploads/s merged
            (first 202 to last merge), and the 202-to-merged latency (p50/p95/max).
-  drain    a backlog of --backlog single-row uploads queued while no worker runs, then drained into
-           a local store with batching on (WORKER_BATCH_ITEMS default) and off (1 item per merge).
+  drain    a backlog of --backlog single-row uploads queued while no worker runs, then copies of it
+           drained into a local store with batching on (WORKER_BATCH_ITEMS default) and off (1 item
+           per merge), alternating, --repeat rounds (min / median / max, with the load average).
            Timed from the worker's `started` line to the last merge, so process start-up is not
            counted. With batching off, only the first --off-items are merged (the rest would take
            many minutes) and the full drain time is extrapolated from that rate; --full-off runs all.
@@ -24,7 +25,9 @@ Everything runs on 127.0.0.1 in a temporary folder, with real processes (see tes
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -114,19 +117,37 @@ def bench_stream(root: Path, loggers: int, seconds: float) -> None:
         moto.close()
 
 
-def fill_backlog(queue_dir: Path, uploads: int, loggers: int = 50) -> float:
+def fill_backlog(queue_dir: Path, uploads: int, loggers: int = 50, threads: int = 1) -> float:
+    """`uploads` single-row CSVs queued through Queue.enqueue; in `threads` threads the fsyncs
+    overlap (ids stay in acceptance order: the counter is under flock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     queue = Queue(queue_dir)
     started = time.monotonic()
-    for index in range(uploads):
+
+    def enqueue(index: int) -> None:
         queue.enqueue("tree", (HEADER + logger_row(index % loggers, index // loggers)).encode(), format="csv")
+
+    if threads == 1:
+        for index in range(uploads):
+            enqueue(index)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(enqueue, range(uploads)))
     return time.monotonic() - started
 
 
-def drain(root: Path, name: str, backlog: int, batch_items: int, stop_after: int | None) -> tuple[float, int]:
-    stack = Stack(root / name, store_root=root / name / "stores",
-                  extra_env={"WORKER_BATCH_ITEMS": str(batch_items), "LOG_LEVEL": "INFO"})
+def load_average() -> str:
+    return "load average " + ", ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def drain(root: Path, name: str, template: Path, batch_items: int | None, stop_after: int | None) -> tuple[float, int]:
+    """Seconds from the worker's `started` line to the `stop_after`-th merge of a copy of `template`."""
+    extra = {"LOG_LEVEL": "INFO"} | ({"WORKER_BATCH_ITEMS": str(batch_items)} if batch_items else {})
+    stack = Stack(root / name, store_root=root / name / "stores", extra_env=extra)
     try:
-        fill_backlog(stack.queue_dir, backlog)
+        shutil.copytree(template, stack.queue_dir)
+        backlog = Queue(stack.queue_dir).counts()["accepted"]["tree"]
         worker = stack.start_worker()
         target = stop_after or backlog
         stack.wait_drained(target, timeout=3600)
@@ -138,18 +159,39 @@ def drain(root: Path, name: str, backlog: int, batch_items: int, stop_after: int
         return merged[target - 1] - started, target
     finally:
         stack.close()
+        shutil.rmtree(root / name, ignore_errors=True)
 
 
-def bench_drain(root: Path, backlog: int, off_items: int, full_off: bool) -> None:
-    print(f"drain: backlog of {backlog} single-row uploads from 50 loggers, local store")
-    on_seconds, _ = drain(root, "batched", backlog, 200, None)
-    print(f"  batching on  (200 items/batch)  {on_seconds:.1f} s  ({backlog / on_seconds:.0f} uploads/s)")
+def spread(figures: list[float], unit: str = "s") -> str:
+    return (f"min {min(figures):.1f} / median {statistics.median(figures):.1f} / max {max(figures):.1f} {unit}"
+            if len(figures) > 1 else f"{figures[0]:.1f} {unit}")
+
+
+def bench_drain(root: Path, backlog: int, off_items: int, full_off: bool, repeat: int) -> None:
+    """Batching on (the default WORKER_BATCH_ITEMS) and off (1 item per merge), interleaved, on
+    copies of one backlog, so that the machine's other load hits both alike."""
+    template = root / "backlog"
+    filled = fill_backlog(template, backlog, threads=8)
+    print(f"drain: backlog of {backlog} single-row uploads from 50 loggers (queued in {filled:.0f} s), "
+          f"local store, {repeat} rounds alternating")
     count = backlog if full_off else min(off_items, backlog)
-    off_seconds, merged = drain(root, "one-by-one", backlog, 1, None if full_off else count)
-    projected = off_seconds / merged * backlog
-    how = "measured" if merged == backlog else f"extrapolated from the first {merged}"
-    print(f"  batching off (1 item/merge)     {projected:.1f} s {how}  ({merged / off_seconds:.1f} uploads/s)")
-    print(f"  speed-up with batching          {projected / on_seconds:.1f}x")
+    on: list[float] = []
+    off: list[float] = []
+    for round_ in range(1, repeat + 1):
+        print(f"  round {round_}: {load_average()}")
+        seconds, _ = drain(root, f"batched-{round_}", template, None, None)
+        on.append(seconds)
+        print(f"    batching on  (default batch)   {seconds:.1f} s  ({backlog / seconds:.0f} uploads/s)")
+        print(f"  round {round_}: {load_average()}")
+        seconds, merged = drain(root, f"one-by-one-{round_}", template, 1, None if full_off else count)
+        off.append(seconds / merged * backlog)
+        how = "measured" if merged == backlog else f"extrapolated from the first {merged}"
+        print(f"    batching off (1 item/merge)    {off[-1]:.1f} s {how}  ({merged / seconds:.1f} uploads/s)")
+    print(f"  batching on                      {spread(on)}   (goal < 20 s)")
+    print(f"  batching off                     {spread(off)}")
+    ratios = [b / a for a, b in zip(on, off)]
+    print(f"  speed-up with batching           {spread(ratios, 'x')} (per round)   (goal >= 20x)")
+    print(f"  {load_average()}")
 
 
 def bench_complete(root: Path, items: int, rounds: int = 2, batch: int = 200) -> None:
@@ -225,13 +267,14 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--off-items", type=int, default=1000)
     parser.add_argument("--full-off", action="store_true", help="drain the whole backlog one upload at a time")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the drain (min / median / max)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zarr-ingress-bench-") as folder:
         root = Path(folder)
         if args.only in (None, "stream"):
             bench_stream(root, args.loggers, args.seconds)
         if args.only in (None, "drain"):
-            bench_drain(root, args.backlog, args.off_items, args.full_off)
+            bench_drain(root, args.backlog, args.off_items, args.full_off, args.repeat)
         if args.only in (None, "complete"):
             bench_complete(root, min(args.backlog, 4000))
         if args.only in (None, "gateway"):

@@ -5,12 +5,14 @@ never blocks another (DESIGN.md section 3, rule 3). The store is opened once and
 it is reopened only after a store error.
 
 A batch goes through: plan (read and count each item) -> parse and convert the batch as one
-table -> one merge -> the batch to done/ as one unit (``Queue.complete_batch``, overlapping the
-next batch's reading and converting, never its merge). When the batch as a whole holds bad data, the lane
-parses and converts item by item instead, so a bad upload fails alone and the rest still merges.
-A crash before the batch's completion record is durable leaves all its items in accepted/, and
-the next start merges them again (an idempotent upsert, rule 4); a crash after it finishes the
-moves from the record, so an earlier item is never merged again on top of a later one.
+table -> one merge -> its completion record made durable (``Queue.commit_batch``, in the lane's
+thread: the next batch never merges before it) -> the moves to done/ (``Queue.finish_batch``, in
+the completion thread, overlapping the next batch's reading, converting and merging). When the
+batch as a whole holds bad data, the lane parses and converts item by item instead, so a bad
+upload fails alone and the rest still merges. A crash before the batch's completion record is
+durable leaves all its items in accepted/, and the next start merges them again (an idempotent
+upsert, rule 4); a crash after it finishes the moves from the record, so an earlier item is never
+merged again on top of a later one.
 
 The lane keeps its state for operators (`report()`, written into the heartbeat and shown by
 `queue status`): "ok", or "store unreachable" since the first failure of a run of them, with
@@ -45,6 +47,11 @@ from worker.payloads import PayloadReader
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
 SCAN_MIN = 1000
+# Batches committed but not yet moved to done/: the moves trail the merges by at most this many,
+# so a store much faster than the disk cannot pile up payloads in memory.
+FINISHES_IN_FLIGHT = 2
+READER_THREADS = 4
+PREFETCH_BYTES = 64 * 2**20  # payloads read ahead of the batch that needs them, at most
 
 
 def one_line(error: BaseException) -> str:
@@ -124,6 +131,9 @@ class Lane(threading.Thread):
         self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"fsyncs-{endpoint}")
         # One completion at a time, in batch order; its fsyncs run in _pool.
         self._completer = ThreadPoolExecutor(1, thread_name_prefix=f"completion-{endpoint}")
+        # Sidecars and payloads read ahead, while the lane converts and merges.
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix=f"reads-{endpoint}")
+        self._prefetched: dict[str, tuple[Future[bytes], int]] = {}  # upload id -> (read, size)
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -153,28 +163,39 @@ class Lane(threading.Thread):
         self._forget_store()
         self._completer.shutdown(wait=True)
         self._pool.shutdown(wait=True)
+        self._readers.shutdown(wait=True, cancel_futures=True)
 
     def drain_once(self) -> None:
-        """Merge everything one scan shows, batch after batch, until done, paused or stopped."""
-        # A bounded scan: reading 10,000 sidecars to merge the first 200 would dominate a backlog.
-        # A completion that failed half-way (a full disk, say) is finished first: its batch was
-        # merged, and merging its waiting tail again on top of later batches would break order.
-        self.queue.roll_forward(self.endpoint)
-        items = self.queue.scan(self.endpoint, limit=max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN))
+        """Merge everything waiting, scan window after scan window, until done, paused or stopped."""
+        limit = max(SCAN_BATCHES * self.config.batch_items, SCAN_MIN)
+        while not self.stop.is_set() and self.resume_at <= time.monotonic():
+            # A bounded scan: reading 10,000 sidecars to merge the first 200 would dominate a
+            # backlog. Before it every finish is through: a committed batch's items still in
+            # accepted/ would be merged again, and roll_forward must not race a finish. A
+            # completion that failed half-way (a full disk, say) is finished first: its batch was
+            # merged, and merging its waiting tail again on top of later batches would break order.
+            self._settle()
+            self.queue.roll_forward(self.endpoint)
+            items = self.queue.scan(self.endpoint, limit=limit, pool=self._readers)
+            self._merge_window(items)
+            # A full window means more may wait: scan again now, not after a poll interval.
+            if len(items) < limit:
+                break
+        self._settle()
+        self._prefetched.clear()
+
+    def _merge_window(self, items: list[Any]) -> None:
         while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
             self._reload_schema()
             if self._store() is None:
                 return
             solo = items[0].sidecar.id <= self.solo_through
-            batch = plan_batch(
-                items,
-                self._read_payload,
-                1 if solo else self.config.batch_items,
-                self.config.batch_rows,
-            )
-            self.process(batch)
+            most = 1 if solo else self.config.batch_items
+            self._prefetch(items[:most])
+            batch = plan_batch(items, self._read_payload, most, self.config.batch_rows)
             items = items[len(batch):]
-        self._settle()
+            self._prefetch(items[:most])  # read while this batch merges
+            self.process(batch)
 
     # -- state for operators --------------------------------------------------------------------
     def report(self) -> dict[str, str | None]:
@@ -257,9 +278,20 @@ class Lane(threading.Thread):
         self.resume_at = time.monotonic() + delay
         return delay
 
-    @staticmethod
-    def _read_payload(item: Any) -> bytes:
-        return item.payload_path.read_bytes()
+    def _prefetch(self, items: list[Any]) -> None:
+        """Start reading these payloads in the reader threads (up to PREFETCH_BYTES in flight)."""
+        budget = PREFETCH_BYTES - sum(size for _, size in self._prefetched.values())
+        for item in items:
+            if item.id in self._prefetched:
+                continue
+            budget -= item.sidecar.size
+            if budget < 0:
+                break
+            self._prefetched[item.id] = (self._readers.submit(item.payload_path.read_bytes), item.sidecar.size)
+
+    def _read_payload(self, item: Any) -> bytes:
+        read = self._prefetched.pop(item.id, None)
+        return read[0].result() if read is not None else item.payload_path.read_bytes()
 
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: list[Entry]) -> None:
@@ -276,14 +308,16 @@ class Lane(threading.Thread):
         if outcome.merged:
             self.metrics.merge_seconds.labels(self.endpoint).observe(seconds)
             self.metrics.batch_items.labels(self.endpoint).observe(len(outcome.merged))
-            # The completion runs while the next batch is read and converted; _settle() waits
-            # for it before the next merge, so no batch is ever written ahead of an earlier one
-            # that a crash could leave in accepted/ (it would be merged again after it).
-            moves = self._completer.submit(
-                self.queue.complete_batch, [self._counted(entry) for entry in outcome.merged],
-                [{"rows": entry.rows, **self._ignored(entry)} for entry in outcome.merged], batch_id, pool=self._pool,
+            # The record is durable before the next batch merges, so no batch is ever written
+            # ahead of an earlier one that a crash could leave in accepted/ (it would be merged
+            # again after it). The moves to done/ need not be: the record finishes them.
+            committed = self.queue.commit_batch(
+                [self._counted(entry) for entry in outcome.merged],
+                [{"rows": entry.rows, **self._ignored(entry)} for entry in outcome.merged], batch_id,
             )
+            moves = self._completer.submit(self.queue.finish_batch, committed, pool=self._pool)
             self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
+            self._settle(keep=FINISHES_IN_FLIGHT)
             if outcome.trouble is None:
                 self.backoff.reset()
                 self._store_reached()
@@ -292,22 +326,34 @@ class Lane(threading.Thread):
             self._settle()
             self._put_back(outcome)
 
-    def _settle(self) -> None:
-        """Wait for the moves to done/ of merged batches, then log them as merged."""
-        while self._pending:
+    def _settle(self, keep: int = 0) -> None:
+        """Wait for the moves to done/ of merged batches until at most `keep` are under way (the
+        ones already through are logged whatever `keep` is), and log them as merged."""
+        failure: BaseException | None = None
+        while self._pending and (failure is not None or len(self._pending) > keep or self._pending[0].moves.done()):
             completion = self._pending.pop(0)
-            # A failed completion stops here; the next drain finishes it from its record.
-            completion.moves.result()
-            self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
-            for entry in completion.entries:
-                self.metrics.merged.labels(self.endpoint).inc()
-                ignored = {"ignored_columns": ",".join(entry.item.sidecar.ignored_columns)} \
-                    if entry.item.sidecar.ignored_columns else {}
-                log_event(
-                    log, "merged", upload_id=entry.item.sidecar.id, endpoint=self.endpoint,
-                    node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=completion.batch_id,
-                    batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}", **ignored,
-                )
+            try:
+                completion.moves.result()
+            except BaseException as error:
+                # A failed completion is raised once the later ones are through too: its record
+                # finishes it at the next drain, and roll_forward must not race them.
+                failure = failure or error
+                continue
+            self._log_merged(completion)
+        if failure is not None:
+            raise failure
+
+    def _log_merged(self, completion: _Completion) -> None:
+        self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
+        for entry in completion.entries:
+            self.metrics.merged.labels(self.endpoint).inc()
+            ignored = {"ignored_columns": ",".join(entry.item.sidecar.ignored_columns)} \
+                if entry.item.sidecar.ignored_columns else {}
+            log_event(
+                log, "merged", upload_id=entry.item.sidecar.id, endpoint=self.endpoint,
+                node=entry.item.sidecar.node_path or "/", rows=entry.rows, batch=completion.batch_id,
+                batch_items=len(completion.entries), seconds=f"{completion.seconds:.3f}", **ignored,
+            )
 
     def _merge_whole(self, batch: list[Entry]) -> _Outcome | None:
         """Parse and convert the batch as one table; None when bad data needs the item-by-item path."""
@@ -351,7 +397,6 @@ class Lane(threading.Thread):
     ) -> _Outcome:
         if not entries:
             return _Outcome(release=rest, trouble=trouble, trouble_traceback=trace)
-        self._settle()
         try:
             with self._calling_store(f"merging {len(entries)} item(s)"):
                 self._node(entries[0].item.sidecar.node_path).merge(prepared)

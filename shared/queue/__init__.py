@@ -28,8 +28,9 @@ renamed into ``accepted/<endpoint>/``, then the sidecar (the commit point), then
 fsynced. Only then does the gateway answer 202. Readers key on sidecars and only return an item
 whose payload sits beside its sidecar, so nobody ever sees half an item.
 
-A merged batch goes to done/ as one unit (``complete_batch``, see ``shared/queue/batches.py``: a
-record is the commit point, then the moves in id order with one folder fsync). Single state
+A merged batch goes to done/ as one unit (``complete_batch``, or ``commit_batch`` then
+``finish_batch``, see ``shared/queue/batches.py``: a record is the commit point, then the moves in
+id order with one folder fsync). Single state
 changes (claim, complete, fail, release, retry) move an item between state folders:
   1. the new sidecar, with ``revision`` one higher, is written to ``tmp/`` and fsynced;
   2. the payload is renamed into the destination folder;
@@ -81,7 +82,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.queue.batches import complete_batch, roll_forward
+from shared.queue.batches import CommittedBatch, commit_batch, complete_batch, finish_batch, roll_forward
 from shared.queue.durable import age, ensure_dir, fsync_dir, listdir, mtime, scandir, subdirs, write_synced
 from shared.logs import log_event
 from shared.queue.sidecar import (  # noqa: F401  (re-exported: the queue's vocabulary)
@@ -241,12 +242,15 @@ class Queue:
 
     # ---------------------------------------------------------------- worker side
 
-    def scan(self, endpoint: str | None = None, *, limit: int | None = None) -> list[Item]:
+    def scan(self, endpoint: str | None = None, *, limit: int | None = None, pool: Executor | None = None) -> list[Item]:
         """Waiting items (accepted/), whole ones only, in id order; at most `limit` of them."""
-        return self.items(ACCEPTED, endpoint, limit=limit)
+        return self.items(ACCEPTED, endpoint, limit=limit, pool=pool)
 
-    def items(self, state: str, endpoint: str | None = None, *, limit: int | None = None) -> list[Item]:
-        """Whole items (sidecar and payload side by side) in one state, in id order."""
+    def items(
+        self, state: str, endpoint: str | None = None, *, limit: int | None = None, pool: Executor | None = None,
+    ) -> list[Item]:
+        """Whole items (sidecar and payload side by side) in one state, in id order. With a `pool`,
+        the sidecars are read in its threads (a read waits on the disk, not on the interpreter)."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}")
         endpoints = [endpoint] if endpoint is not None else self._endpoints(state)
@@ -258,19 +262,32 @@ class Queue:
                 if entry.endswith(SIDECAR_SUFFIX) and entry[: -len(SIDECAR_SUFFIX)] in names:
                     candidates.append((entry, name, entry[: -len(SIDECAR_SUFFIX)]))
         candidates.sort()
-        result: list[Item] = []
-        for sidecar_name, name, payload_name in candidates:
-            if limit is not None and len(result) >= limit:
-                break
+
+        def read(candidate: tuple[str, str, str]) -> Item | None:
+            sidecar_name, name, payload_name = candidate
             folder = self.root / state / name
             try:
                 sidecar = Sidecar.from_json((folder / sidecar_name).read_bytes())
             except FileNotFoundError:
-                continue
+                return None
             except ValueError as error:
                 log_event(log, "sidecar_unreadable", logging.WARNING, path=folder / sidecar_name, error=error)
-                continue
-            result.append(Item(state, sidecar, folder / payload_name, folder / sidecar_name))
+                return None
+            return Item(state, sidecar, folder / payload_name, folder / sidecar_name)
+
+        result: list[Item] = []
+        position = 0
+        while position < len(candidates) and (limit is None or len(result) < limit):
+            # Read as many as are still wanted; skipped ones (gone, unreadable) make another round.
+            wanted = len(candidates) if limit is None else limit - len(result)
+            chunk = candidates[position:position + wanted]
+            position += len(chunk)
+            if pool is None:
+                read_items = map(read, chunk)
+            else:
+                read_items = (item for part in pool.map(lambda part: [read(c) for c in part], _parts(chunk))
+                              for item in part)
+            result.extend(item for item in read_items if item is not None)
         return result
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -301,6 +318,16 @@ class Queue:
         """A merged batch -> done/ as one unit: a crash at any instant leaves all of it merged or
         none of it done (``shared/queue/batches.py``); one directory fsync per folder touched."""
         return complete_batch(self, items, outcomes, batch, pool=pool)
+
+    def commit_batch(self, items: Sequence[Item], outcomes: Sequence[Mapping[str, Any]], batch: str) -> CommittedBatch:
+        """The first half of ``complete_batch``: the batch's record durable, so the batch counts as
+        done (a crash from here on finishes its moves); the next batch of the endpoint may merge."""
+        return commit_batch(self, items, outcomes, batch)
+
+    def finish_batch(self, committed: CommittedBatch, *, pool: Executor | None = None) -> list[Item]:
+        """The second half: a committed batch's items -> done/ in id order, then its record goes.
+        Batches of one endpoint finish in the order they were committed."""
+        return finish_batch(self, committed, pool=pool)
 
     def roll_forward(self, endpoint: str | None = None) -> list[Item]:
         """Finish the completions a crash interrupted (their batch was merged): -> done/."""
@@ -583,6 +610,11 @@ def _read_index(index: Path) -> Sidecar | None:
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _parts(things: list[Any], size: int = 64) -> list[list[Any]]:
+    # A task per few dozen files: a task per file would cost the merging thread more than it saves.
+    return [things[start:start + size] for start in range(0, len(things), size)]
 
 
 def _check_endpoint(name: str) -> None:

@@ -7,22 +7,34 @@ Re-merging a *whole* batch, or any tail of it in order, is harmless (the merge i
 later rows win), so completion has to guarantee: after a crash, the items of a merged batch still
 waiting are a tail of it in id order - or none, because the batch is known to be merged.
 
-The batch record (``batches/<endpoint>/<batch id>.json``) is that knowledge. Completion is:
-  1. write the record (the batch's done/ sidecars, in id order) and each new done/ sidecar into
-     ``tmp/``, then fsync them all (in parallel when the caller gives a pool: the filesystem
-     commits concurrent fsyncs together);
-  2. rename the record into ``batches/<endpoint>/`` and fsync that folder: the commit point -
-     from here on the whole batch counts as done;
-  3. move each item to done/ in id order (payload, then sidecar), with no fsync;
-  4. fsync ``done/<endpoint>/`` once; delete the old sidecars (in the pool: an unlink costs a
+The batch record (``batches/<endpoint>/<batch id>.json``) is that knowledge. Completion is two
+calls, so that a worker can merge the next batch while the moves of this one are under way:
+
+``commit_batch`` (before the next batch of the endpoint may merge):
+  1. write the record (the batch's done/ sidecars, in id order) into ``tmp/`` and fsync it;
+  2. rename it into ``batches/<endpoint>/`` and fsync that folder: the commit point - from here
+     on the whole batch counts as done, whatever becomes of its moves.
+``finish_batch`` (may overlap the next batch's merge; batches finish one after another, in order):
+  3. write each new done/ sidecar into ``tmp/`` and fsync it (in parallel when the caller gives
+     a pool: the filesystem commits concurrent fsyncs together);
+  4. move each item to done/ in id order (payload, then sidecar), with no fsync;
+  5. fsync ``done/<endpoint>/`` once; delete the old sidecars (in the pool: an unlink costs a
      millisecond or more on a busy journal, a rename a tenth of that), then the record (no fsync:
      a record that comes back after a power loss finds its items done and is deleted again).
 The source folder is never fsynced: an old sidecar that comes back after a power loss has the
-lower revision and loses (``recover``). ``roll_forward`` finishes step 3 from the record for every
-record found: at worker start (``recover``) and before each scan of a lane, so a completion that
-failed half-way (a full disk, say) is finished before anything of its endpoint merges again.
-Two directory fsyncs per batch instead of two per item, plus the sidecars' own fsyncs, which
-overlap.
+lower revision and loses (``recover``). ``roll_forward`` finishes steps 3-5 from the record for
+every record found: at worker start (``recover``) and before each scan of a lane (the lane has no
+finish of its own in flight then), so a completion that failed half-way (a full disk, say) is
+finished before anything of its endpoint merges again.
+
+Why the done/ sidecars keep their own fsync (step 3) although the record is the commit point: the
+record is deleted in step 5, and after that the done/ sidecar is the only copy of the item's
+record. Without its fsync a power loss can leave it empty (delayed allocation: the rename is in
+the journal, the data is not), while the old accepted/ sidecar - whose unlink was never fsynced -
+comes back: that copy would win and the item would merge again alone, after later ones. Keeping
+the record until a filesystem-wide sync would avoid the fsyncs, but a syncfs on a shared disk
+costs what every other writer left dirty. So the fsyncs stay, off the merge's path: only steps
+1-2 (two fsyncs, one after the other) stand between one merge and the next.
 """
 from __future__ import annotations
 
@@ -31,6 +43,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,65 +60,102 @@ BATCHES = "batches"
 _DONE, _WAITING = "done", ("accepted", "active")
 
 
+@dataclass(frozen=True)
+class CommittedBatch:
+    """A batch whose record is durable (it counts as done); its moves to done/ may still be due."""
+
+    endpoint: str
+    items: tuple[Item, ...]  # in id order
+    sidecars: tuple[Sidecar, ...]  # the done/ sidecars, one per item
+    texts: tuple[bytes, ...]  # their JSON, as in the record: encoded once
+    record: Path
+
+
 def complete_batch(
     queue: Queue, items: Sequence[Item], outcomes: Sequence[Mapping[str, Any]], batch: str,
     *, pool: Executor | None = None,
 ) -> list[Item]:
-    """Steps 1-4 of the module docstring; `items` of one endpoint, `outcomes` their sidecar changes."""
-    from shared.queue import Item
+    """Steps 1-5 of the module docstring; `items` of one endpoint, `outcomes` their sidecar changes."""
+    if not items and not outcomes:
+        return []
+    return finish_batch(queue, commit_batch(queue, items, outcomes, batch), pool=pool)
 
+
+def commit_batch(
+    queue: Queue, items: Sequence[Item], outcomes: Sequence[Mapping[str, Any]], batch: str,
+) -> CommittedBatch:
+    """Steps 1-2: the record durable in ``batches/<endpoint>/``; from then on the batch is done."""
     if len(items) != len(outcomes):
         raise ValueError("one outcome per item")
     if not items:
-        return []
+        raise ValueError("a batch has at least one item")
     endpoint = items[0].endpoint
     if any(item.endpoint != endpoint or item.state not in _WAITING for item in items):
         raise ValueError("a batch is waiting items of one endpoint")
     ordered = sorted(zip(items, outcomes), key=lambda pair: pair[0].id)
     merged_at = now_rfc3339()
-    sidecars = [
+    sidecars = tuple(
         item.sidecar.updated(
             revision=item.sidecar.revision + 1, attempts=item.sidecar.attempts + 1,
             **{"merged_at": merged_at, "batch": batch, **outcome},
         )
         for item, outcome in ordered
-    ]
+    )
     record_name = f"{batch}.json"
     tmp_record = queue.tmp / f"{BATCHES}-{endpoint}-{record_name}"
-    tmp_sidecars = [queue.tmp / f"{s.sidecar_name}.{s.revision}" for s in sidecars]
-    record = {"batch": batch, "endpoint": endpoint, "items": [json.loads(s.to_json()) for s in sidecars]}
-
-    # 1. in one thread every write comes before the first fsync; in a pool the fsyncs overlap
-    files = [(tmp_record, json.dumps(record).encode()), *((path, s.to_json().encode())
-                                                          for path, s in zip(tmp_sidecars, sidecars))]
-    if pool is None:
-        write_synced(*files)
-    else:
-        list(pool.map(write_synced, files))
-    # 2. the commit point
+    # The sidecars' JSON as it goes to done/, inside one JSON document (encoded once).
+    texts = tuple(s.to_json().encode() for s in sidecars)
+    record = b"".join((b'{"batch": ', json.dumps(batch).encode(), b', "endpoint": ', json.dumps(endpoint).encode(),
+                       b', "items": [', b", ".join(texts), b"]}"))
+    write_synced((tmp_record, record))
     record_folder = queue.root / BATCHES / endpoint
     ensure_dir(record_folder)
     os.replace(tmp_record, record_folder / record_name)
     fsync_dir(record_folder)
-    # 3. the moves, in id order, no fsync
-    folder = queue.root / _DONE / endpoint
+    return CommittedBatch(endpoint, tuple(item for item, _ in ordered), sidecars, texts, record_folder / record_name)
+
+
+def finish_batch(queue: Queue, committed: CommittedBatch, *, pool: Executor | None = None) -> list[Item]:
+    """Steps 3-5: the committed batch's items -> done/ in id order; then its record is deleted."""
+    from shared.queue import Item
+
+    sidecars = committed.sidecars
+    tmp_sidecars = [queue.tmp / f"{s.sidecar_name}.{s.revision}" for s in sidecars]
+    # 3. in one thread every write comes before the first fsync; in a pool the fsyncs overlap
+    files = list(zip(tmp_sidecars, committed.texts))
+    if pool is None:
+        write_synced(*files)
+    else:
+        list(pool.map(lambda chunk: write_synced(*chunk), _chunks(files)))
+    # 4. the moves, in id order, no fsync
+    folder = queue.root / _DONE / committed.endpoint
     ensure_dir(folder)
     done: list[Item] = []
-    for (item, _), sidecar, tmp_sidecar in zip(ordered, sidecars, tmp_sidecars):
+    for item, sidecar, tmp_sidecar in zip(committed.items, sidecars, tmp_sidecars):
         payload_path, sidecar_path = folder / sidecar.payload_name, folder / sidecar.sidecar_name
         os.replace(item.payload_path, payload_path)
         os.replace(tmp_sidecar, sidecar_path)
         done.append(Item(_DONE, sidecar, payload_path, sidecar_path))
-    # 4. durable; the superseded sidecars (they lose to the done/ copies anyway), then the record
+    # 5. durable; the superseded sidecars (they lose to the done/ copies anyway), then the record
     fsync_dir(folder)
-    superseded = [item.sidecar_path for item, _ in ordered]
+    superseded = [item.sidecar_path for item in committed.items]
     if pool is None:
-        for path in superseded:
-            path.unlink(missing_ok=True)
+        _unlink(superseded)
     else:
-        list(pool.map(lambda path: path.unlink(missing_ok=True), superseded))
-    (record_folder / record_name).unlink(missing_ok=True)
+        list(pool.map(_unlink, _chunks(superseded)))
+    committed.record.unlink(missing_ok=True)
     return done
+
+
+def _chunks(things: list[Any], size: int = 16) -> list[list[Any]]:
+    # A few tasks of many files rather than a task per file: a future costs about what an
+    # uncontended fsync does, and each one takes the interpreter lock from the merging thread.
+    return [things[start:start + size] for start in range(0, len(things), size)]
+
+
+def _unlink(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def roll_forward(queue: Queue, endpoint: str | None = None) -> list[Item]:
