@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """The gateway for `settings` (default: from the environment); raises ConfigError when unusable."""
     settings = settings if settings is not None else load_settings()
     if settings.auth_enabled and not settings.users and not settings.file_users:
-        raise ConfigError("BASIC_AUTH_USERS_JSON, USERS_FILE: no users defined while AUTH_ENABLED is true")
+        raise ConfigError("BASIC_AUTH_USERS_JSON: no users defined while AUTH_ENABLED is true (nor in a USERS_FILE)")
     # Handlers and LOG_FORMAT are the process's (shared.logs.configure_logging, done by
     # gunicorn_conf.py before the fork); the app only sets its loggers' level.
     logging.getLogger("zarr_ingress").setLevel(settings.log_level)
