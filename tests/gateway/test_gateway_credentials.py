@@ -262,3 +262,13 @@ def test_bad_trusted_proxies_and_campbell_basic_values_stop_the_start_naming_the
 ])
 def test_the_client_address_is_the_last_hop_before_the_trusted_proxies(peer, forwarded, trusted, client):
     assert client_address(peer, forwarded, tuple(ip_network(t) for t in trusted)) == client
+
+
+def test_a_new_users_file_naming_a_basic_auth_users_json_user_is_refused_and_both_stay(fleet, users_file, caplog):
+    write_users(users_file, "users:\n  - {name: test, password: Takeover-pw-1}\n")
+    time.sleep(1.1)
+    with caplog.at_level(logging.ERROR, logger="zarr_ingress"):
+        assert fleet.get("/api/v1/uploads/x", headers=basic("test", "Takeover-pw-1")).status_code == 401
+    assert "users[0] (test).name: also in BASIC_AUTH_USERS_JSON" in caplog.text and "Takeover-pw-1" not in caplog.text
+    assert fleet.get("/api/v1/uploads/x", headers=AUTH).status_code == 404  # the JSON user, logged in
+    assert fleet.post("/api/v1/tree", data=TREE_CSV, headers={**CSV, "X-API-Key": KEY}).status_code == 202
