@@ -3,7 +3,8 @@
 1,000 wrong passwords from one address, eight at a time: exactly LOGIN_FAILURES_MAX of them are
 checked (the count is shared by the worker processes), the rest are 429 with Retry-After,
 all within a bounded time, while a logger with an API key behind the same address keeps getting
-202. The figures are printed (`pytest -s`); bench/logins.py measures the same with more detail.
+202. A key added to the users file logs in without a restart, whichever worker takes it.
+The figures are printed (`pytest -s`); bench/logins.py measures the same with more detail.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gateway_helpers import TEST_DATA, Gunicorn
 
 TREE_CSV = (TEST_DATA / "tree" / "default.csv").read_bytes()
 KEY = "station-12.Zk3v9QpL0sTq1uWm8yXr2bNc5dFh7gJa"
+NEW_KEY = "station-13.Pq8w7e6r5t4y3u2i1oAsDfGhJkLzXcVb"
 PASSWORD = "C4rol-correct-horse"
 GUESSES = 1_000
 LIMIT = 10
@@ -43,6 +45,14 @@ users:
         logger.headers.update({"X-API-Key": KEY, "Content-Type": "text/csv"})
         before = [logger.post(server.url + "/api/v1/tree", data=TREE_CSV, timeout=30).status_code for _ in range(4)]
         assert before == [202] * 4
+
+        # A new logger's key, added to the users file: in force without a restart, whichever worker answers.
+        users.write_text(users.read_text() + f'  - name: station-13\n    key_hash: "{generate_password_hash(NEW_KEY)}"\n',
+                         encoding="utf-8")
+        time.sleep(1.5)  # each process looks at the file at most once a second
+        new = [requests.post(server.url + "/api/v1/tree", data=TREE_CSV, timeout=30,
+                             headers={"X-API-Key": NEW_KEY, "Content-Type": "text/csv"}).status_code for _ in range(6)]
+        assert new == [202] * 6, new
 
         stop = threading.Event()
         logger_statuses: list[int] = []
@@ -82,7 +92,7 @@ users:
     finally:
         server.stop()
     log = server.log.read_text()
-    secrets = [KEY.split(".")[1], PASSWORD, "guess-1", "guess-999"]
+    secrets = [KEY.split(".")[1], NEW_KEY.split(".")[1], PASSWORD, "guess-1", "guess-999"]
     assert not [s for s in secrets if s in log], "a secret reached the gateway's log"
     sidecars = "".join(p.read_text() for p in (tmp_path / "queue").rglob("*.meta.json"))
     assert sidecars and not [s for s in secrets if s in sidecars]
