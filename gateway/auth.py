@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from datetime import datetime, timedelta, timezone
 import os
 from collections.abc import Iterable
 
@@ -73,9 +74,10 @@ class Authenticator:
         if wait > 0:
             seconds = max(1, int(wait + 0.999))
             log_event(log, "login_blocked", addr=address, user=_shown(user), retry_after=seconds)
+            at = (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
             raise LoginRefused(
                 f"too many failed logins from this address or for this user name: retry in {seconds} seconds "
-                "(this request's credentials were not checked)", seconds,
+                f"(at {at}); this request's credentials were not checked", seconds,
             )
         if stored is not None and self._matches(stored, credentials.secret, users.values()):
             self._remember(token)  # type: ignore[arg-type]

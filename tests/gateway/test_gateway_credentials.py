@@ -166,7 +166,8 @@ def test_failed_logins_are_429_with_retry_after_while_a_remembered_logger_keeps_
     assert statuses == [401, 401, 401, 429, 429, 429]
     blocked = client.get("/api/v1/uploads/x", headers=basic("carol", "guess-7"))
     assert 1 <= int(blocked.headers["Retry-After"]) <= 2
-    assert f"retry in {blocked.headers['Retry-After']} seconds" in blocked.get_json()["error"]
+    assert f"retry in {blocked.headers['Retry-After']} seconds (at 20" in blocked.get_json()["error"]
+    assert blocked.get_json()["retry_after"] == int(blocked.headers["Retry-After"])
     # Same address, a logger that logged in before: never slowed.
     assert client.post("/api/v1/tree", data=TREE_CSV, headers={**CSV, "X-API-Key": KEY}).status_code == 202
     # The right password, never seen by this gateway, is not even checked while blocked.
