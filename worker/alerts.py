@@ -70,6 +70,11 @@ class SilenceWatch:
                 continue
             before = reported.get(upload.endpoint, {}).get(upload.logger)
             who = f"logger {upload.logger!r} of endpoint {upload.endpoint}"
+            if before is not None and before != upload.at:
+                # An upload after the reported silence ended it, even when the check comes so
+                # late that the logger is silent again by now (then that is a new silence, below).
+                self.notifier.add(f"worker: {who} sends again ({_stamp(upload.at)}) after "
+                                  f"{format_duration(upload.at - before)} without uploads")
             if upload.silent_seconds(now) > limit:
                 silences.setdefault(upload.endpoint, {})[upload.logger] = upload.at
                 if before != upload.at:
@@ -77,9 +82,6 @@ class SilenceWatch:
                     self.notifier.add(
                         f"worker: {who} has sent nothing for {format_duration(upload.silent_seconds(now))} "
                         f"(expect_every {format_duration(limit)}; last upload {_stamp(upload.at)}{rows})")
-            elif before is not None and before != upload.at:
-                self.notifier.add(f"worker: {who} sends again ({_stamp(upload.at)}) after "
-                                  f"{format_duration(upload.at - before)} without uploads")
         if silences != reported:
             self.book.write_silences(silences)
 
