@@ -253,25 +253,31 @@ def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int)
             worker.wait_merging()
             worker.pause()
 
+        merging: dict[str, list[float]] = {name: [0, 0.0] for name in workers}  # merged, seconds
+
         def phase(name: str) -> Sample:
             worker = workers.get(name)
             if worker is not None:
                 worker.resume()
                 time.sleep(0.5)  # back at work before the load starts
+                merged, began = worker.merged(), time.monotonic()
             try:
                 return measured(gateway.processes,
                                 lambda: wrk_load(gateway.url, NEWCONN_LEVEL, seconds, CSV, AUTHORIZATION, workdir))
             finally:
                 if worker is not None:
                     worker.pause()
+                    merging[name][0] += worker.merged() - merged
+                    merging[name][1] += time.monotonic() - began
                     if worker.waiting() == 0:
                         print(f"  warning: the worker at {name} ran out of backlog: raise --backlog")
 
         samples = in_turns(["idle", *workers], phase)
         print(f"  {load_average()}")
-        print(f"  {'phase':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | merged")
+        print(f"  {'phase':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | "
+              "worker merged/s")
         for name, phase_samples in samples.items():
-            merged = f"{workers[name].merged()}" if name in workers else "-"
+            merged = f"{merging[name][0] / merging[name][1]:.0f}" if name in workers else "-"
             print(f"  {name:<8} {spread([s.per_second for s in phase_samples]):>20} | "
                   f"{spread([s.p50_ms for s in phase_samples], 1):>17} | {spread([s.p99_ms for s in phase_samples], 1):>18} | "
                   f"{spread([s.cpu_ms_per_upload for s in phase_samples], 2):>18} | {merged}")
