@@ -1,7 +1,7 @@
 """Gateway throughput, latency, CPU and memory against a bare fsync+rename WSGI app, in the same run.
 
     .venv/bin/python bench/gateway.py [--seconds 4] [--levels 1,8,32] [--parts table,newconn]
-    .venv/bin/python bench/gateway.py --parts drain [--nice 0,10,19]
+    .venv/bin/python bench/gateway.py --parts drain [--workers 0,10,19,10/2]
 
 All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (its defaults unless
 WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
@@ -11,6 +11,7 @@ temporary folder. The load is a 10-row CSV POSTed to /api/v1/tree.
            protocol's cost, without framework and checks
   bare     fsync + rename of payload and sidecar only (bench/bare_wsgi.py): durability itself
   gthread  (--gthread) the gateway on gunicorn's thread workers: what the slow-client workers cost
+  gw-tN    (--threads N,...) the gateway with GUNICORN_THREADS=N
 
 Parts:
   table    wrk (bench/wrk_upload.lua) with c keep-alive connections per level; wrk cannot open a
@@ -19,7 +20,8 @@ Parts:
   newconn  the Python client at c = 8, a new connection per request as loggers send them.
   drain    the gateway at c = 8 (wrk) while nothing else runs, against its rate while a real
            worker (`python -m worker`) merges a backlog of its own into a local store, one
-           worker per WORKER_NICE value of --nice; workers not measured are paused (SIGSTOP).
+           worker per --workers entry (WORKER_NICE, or WORKER_NICE/WORKER_MOVE_THREADS); workers not
+           measured are paused (SIGSTOP).
 Every figure is taken in 3 repetitions in which the servers (phases) take turns, in an order
 rotated per repetition, so that the machine's other load hits all alike; printed are min /
 median / max of the 3, ratios per repetition, the load average, and the goals of issue 11 as
@@ -77,10 +79,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, kind: str, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, kind: str, workdir: Path, extra_env: dict[str, str] | None = None, label: str = "") -> None:
         self.kind = kind
         self.port = free_port()
-        home = workdir / f"server-{kind}"  # not named like a package: cwd is on sys.path
+        home = workdir / f"server-{label or kind}"  # not named like a package: cwd is on sys.path
         self.queue_dir = home / "queue"
         env = {  # PROMETHEUS_MULTIPROC_DIR: left to gunicorn_conf.py, as in production
             **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
@@ -199,8 +201,9 @@ def part_table(servers: dict[str, Server], levels: list[int], seconds: float, wo
         rss = ratios(samples, "gateway", "bare", lambda s: s.rss_mb)
         print(f"  gateway/bare: uploads/s {spread(throughput, 2)}, CPU per upload {spread(cpu, 2)}, RSS {spread(rss, 2)}; "
               f"queue/bare uploads/s {spread(ratios(samples, 'queue', 'bare', lambda s: s.per_second), 2)}")
-        if "gthread" in samples:
-            print(f"  gateway/gthread uploads/s {spread(ratios(samples, 'gateway', 'gthread', lambda s: s.per_second), 2)}")
+        for other in (kind for kind in samples if kind == "gthread" or kind.startswith("gw-t")):
+            print(f"  {other}/gateway uploads/s {spread(ratios(samples, other, 'gateway', lambda s: s.per_second), 2)}, "
+                  f"CPU per upload {spread(ratios(samples, other, 'gateway', lambda s: s.cpu_ms_per_upload), 2)}")
         if concurrency == 8:
             noise = noisy([s.per_second for s in samples["bare"]])
             print(f"  goal >= {GOAL_THROUGHPUT}x bare at c = 8 (median): {verdict(statistics.median(throughput), GOAL_THROUGHPUT, True, noise)}")
@@ -226,7 +229,7 @@ def part_newconn(servers: dict[str, Server], seconds: float) -> list[dict]:
              **{kind: [s.__dict__ for s in kind_samples] for kind, kind_samples in samples.items()}}]
 
 
-def part_drain(workdir: Path, nice_values: list[int], seconds: float, backlog: int) -> list[dict]:
+def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int) -> list[dict]:
     from drain_workers import DrainWorker, fill_backlog  # noqa: PLC0415  (only this part needs the worker)
 
     if not have_wrk():
@@ -239,32 +242,42 @@ def part_drain(workdir: Path, nice_values: list[int], seconds: float, backlog: i
     began = time.monotonic()
     fill_backlog(template / "queue", backlog)
     print(f"  backlog of {backlog} written in {time.monotonic() - began:.0f} s")
-    workers = {f"nice {nice}": DrainWorker(workdir / f"worker-nice-{nice}", template, {"WORKER_NICE": str(nice)})
-               for nice in nice_values}
+    workers = {}
+    for variant in variants:  # "nice" or "nice/move threads"
+        nice, _, move_threads = variant.partition("/")
+        env = {"WORKER_NICE": nice, **({"WORKER_MOVE_THREADS": move_threads} if move_threads else {})}
+        name = f"nice {nice}" + (f" mv {move_threads}" if move_threads else "")
+        workers[name] = DrainWorker(workdir / f"worker-{variant.replace('/', '-')}", template, env)
     try:
         for worker in workers.values():
             worker.wait_merging()
             worker.pause()
+
+        merging: dict[str, list[float]] = {name: [0, 0.0] for name in workers}  # merged, seconds
 
         def phase(name: str) -> Sample:
             worker = workers.get(name)
             if worker is not None:
                 worker.resume()
                 time.sleep(0.5)  # back at work before the load starts
+                merged, began = worker.merged(), time.monotonic()
             try:
                 return measured(gateway.processes,
                                 lambda: wrk_load(gateway.url, NEWCONN_LEVEL, seconds, CSV, AUTHORIZATION, workdir))
             finally:
                 if worker is not None:
                     worker.pause()
+                    merging[name][0] += worker.merged() - merged
+                    merging[name][1] += time.monotonic() - began
                     if worker.waiting() == 0:
                         print(f"  warning: the worker at {name} ran out of backlog: raise --backlog")
 
         samples = in_turns(["idle", *workers], phase)
         print(f"  {load_average()}")
-        print(f"  {'phase':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | merged")
+        print(f"  {'phase':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | "
+              "worker merged/s")
         for name, phase_samples in samples.items():
-            merged = f"{workers[name].merged()}" if name in workers else "-"
+            merged = f"{merging[name][0] / merging[name][1]:.0f}" if name in workers else "-"
             print(f"  {name:<8} {spread([s.per_second for s in phase_samples]):>20} | "
                   f"{spread([s.p50_ms for s in phase_samples], 1):>17} | {spread([s.p99_ms for s in phase_samples], 1):>18} | "
                   f"{spread([s.cpu_ms_per_upload for s in phase_samples], 2):>18} | {merged}")
@@ -287,7 +300,10 @@ def main() -> int:
     parser.add_argument("--levels", default="1,8,32", help="client concurrency levels of the table (default 1,8,32)")
     parser.add_argument("--parts", default="table,newconn", help="table, newconn, drain (default table,newconn)")
     parser.add_argument("--gthread", action="store_true", help="also the gateway on gunicorn's thread workers")
-    parser.add_argument("--nice", default="0,10,19", help="WORKER_NICE values of the drain part (default 0,10,19)")
+    parser.add_argument("--threads", default="",
+                        help="also the gateway with these GUNICORN_THREADS (e.g. 8,16), taking turns with the others")
+    parser.add_argument("--workers", default="0,10,19",
+                        help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS] each (default 0,10,19)")
     parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -301,6 +317,8 @@ def main() -> int:
         if parts & {"table", "newconn"}:
             for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):
                 servers[kind] = Server(kind, workdir)
+            for threads in filter(None, args.threads.split(",")):
+                servers[f"gw-t{threads}"] = Server("gateway", workdir, {"GUNICORN_THREADS": threads}, f"gw-t{threads}")
         if "table" in parts:
             results += part_table(servers, [int(level) for level in args.levels.split(",")], args.seconds, workdir)
         if "newconn" in parts:
@@ -309,7 +327,7 @@ def main() -> int:
             server.stop()
         servers.clear()
         if "drain" in parts:
-            results += part_drain(workdir, [int(n) for n in args.nice.split(",")], args.seconds, args.backlog)
+            results += part_drain(workdir, args.workers.split(","), args.seconds, args.backlog)
     finally:
         for server in servers.values():
             server.stop()
