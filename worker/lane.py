@@ -25,7 +25,6 @@ import logging
 import threading
 import time
 import traceback as tb
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -39,19 +38,16 @@ from shared.schema_file import current
 
 from worker.alerts import DEFAULT_STORE_DOWN_MINUTES, StoreOutage
 from worker.batching import Entry, batch_table, plan_batch
+from worker.finishes import IN_FLIGHT, Finish, Finishes
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
 from shared.logs import log_event
 from worker.payloads import PayloadReader
+from worker.readahead import ReadAhead
 
 log = logging.getLogger("worker.lane")
 SCAN_BATCHES = 5
 SCAN_MIN = 1000
-# Batches committed but not yet moved to done/: the moves trail the merges by at most this many,
-# so a store much faster than the disk cannot pile up payloads in memory.
-FINISHES_IN_FLIGHT = 2
-READER_THREADS = 4
-PREFETCH_BYTES = 64 * 2**20  # payloads read ahead of the batch that needs them, at most
 
 
 def one_line(error: BaseException) -> str:
@@ -70,16 +66,6 @@ class LaneConfig:
     # commit, so more threads complete faster but compete harder with the gateway's own fsyncs
     # on a shared disk (docs/operations.md).
     move_threads: int = 8
-
-
-@dataclass
-class _Completion:
-    """A merged batch whose completion (the moves to done/) is under way."""
-
-    moves: Future[Any]
-    entries: list[Entry]
-    batch_id: str
-    seconds: float
 
 
 @dataclass
@@ -125,15 +111,10 @@ class Lane(threading.Thread):
         self._root: Any = None
         self._nodes: dict[str, Any] = {}
         self._tries: dict[str, int] = {}  # failed attempts in this process, by upload id
-        self._pending: list[_Completion] = []
         self.state, self.state_since, self.state_reason = "ok", datetime.now(timezone.utc), ""
         self.busy: tuple[str, float, datetime] | None = None  # (what, monotonic start, UTC start)
-        self._pool = ThreadPoolExecutor(max(1, config.move_threads), thread_name_prefix=f"fsyncs-{endpoint}")
-        # One completion at a time, in batch order; its fsyncs run in _pool.
-        self._completer = ThreadPoolExecutor(1, thread_name_prefix=f"completion-{endpoint}")
-        # Sidecars and payloads read ahead, while the lane converts and merges.
-        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix=f"reads-{endpoint}")
-        self._prefetched: dict[str, tuple[Future[bytes], int]] = {}  # upload id -> (read, size)
+        self._finishes = Finishes(endpoint, queue, config.move_threads)  # committed batches -> done/
+        self._read_ahead = ReadAhead(endpoint)  # sidecars and payloads, read while the lane merges
 
     # -- thread plumbing ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -161,9 +142,8 @@ class Lane(threading.Thread):
         with contextlib.suppress(Exception):
             self._settle()
         self._forget_store()
-        self._completer.shutdown(wait=True)
-        self._pool.shutdown(wait=True)
-        self._readers.shutdown(wait=True, cancel_futures=True)
+        self._finishes.shutdown()
+        self._read_ahead.shutdown()
 
     def drain_once(self) -> None:
         """Merge everything waiting, scan window after scan window, until done, paused or stopped."""
@@ -176,13 +156,13 @@ class Lane(threading.Thread):
             # merged, and merging its waiting tail again on top of later batches would break order.
             self._settle()
             self.queue.roll_forward(self.endpoint)
-            items = self.queue.scan(self.endpoint, limit=limit, pool=self._readers)
+            items = self.queue.scan(self.endpoint, limit=limit, pool=self._read_ahead.pool)
             self._merge_window(items)
             # A full window means more may wait: scan again now, not after a poll interval.
             if len(items) < limit:
                 break
         self._settle()
-        self._prefetched.clear()
+        self._read_ahead.forget()
 
     def _merge_window(self, items: list[Any]) -> None:
         while items and not self.stop.is_set() and self.resume_at <= time.monotonic():
@@ -191,10 +171,10 @@ class Lane(threading.Thread):
                 return
             solo = items[0].sidecar.id <= self.solo_through
             most = 1 if solo else self.config.batch_items
-            self._prefetch(items[:most])
-            batch = plan_batch(items, self._read_payload, most, self.config.batch_rows)
+            self._read_ahead.start(items[:most])
+            batch = plan_batch(items, self._read_ahead.payload, most, self.config.batch_rows)
             items = items[len(batch):]
-            self._prefetch(items[:most])  # read while this batch merges
+            self._read_ahead.start(items[:most])  # read while this batch merges
             self.process(batch)
 
     # -- state for operators --------------------------------------------------------------------
@@ -278,21 +258,6 @@ class Lane(threading.Thread):
         self.resume_at = time.monotonic() + delay
         return delay
 
-    def _prefetch(self, items: list[Any]) -> None:
-        """Start reading these payloads in the reader threads (up to PREFETCH_BYTES in flight)."""
-        budget = PREFETCH_BYTES - sum(size for _, size in self._prefetched.values())
-        for item in items:
-            if item.id in self._prefetched:
-                continue
-            budget -= item.sidecar.size
-            if budget < 0:
-                break
-            self._prefetched[item.id] = (self._readers.submit(item.payload_path.read_bytes), item.sidecar.size)
-
-    def _read_payload(self, item: Any) -> bytes:
-        read = self._prefetched.pop(item.id, None)
-        return read[0].result() if read is not None else item.payload_path.read_bytes()
-
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: list[Entry]) -> None:
         # Items are merged straight from accepted/ (no claim into active/): a claim costs as many
@@ -315,9 +280,8 @@ class Lane(threading.Thread):
                 [self._counted(entry) for entry in outcome.merged],
                 [{"rows": entry.rows, **self._ignored(entry)} for entry in outcome.merged], batch_id,
             )
-            moves = self._completer.submit(self.queue.finish_batch, committed, pool=self._pool)
-            self._pending.append(_Completion(moves, outcome.merged, batch_id, seconds))
-            self._settle(keep=FINISHES_IN_FLIGHT)
+            self._finishes.start(committed, outcome.merged, batch_id, seconds)
+            self._settle(keep=IN_FLIGHT)
             if outcome.trouble is None:
                 self.backoff.reset()
                 self._store_reached()
@@ -328,22 +292,10 @@ class Lane(threading.Thread):
 
     def _settle(self, keep: int = 0) -> None:
         """Wait for the moves to done/ of merged batches until at most `keep` are under way (the
-        ones already through are logged whatever `keep` is), and log them as merged."""
-        failure: BaseException | None = None
-        while self._pending and (failure is not None or len(self._pending) > keep or self._pending[0].moves.done()):
-            completion = self._pending.pop(0)
-            try:
-                completion.moves.result()
-            except BaseException as error:
-                # A failed completion is raised once the later ones are through too: its record
-                # finishes it at the next drain, and roll_forward must not race them.
-                failure = failure or error
-                continue
-            self._log_merged(completion)
-        if failure is not None:
-            raise failure
+        ones already through are logged whatever `keep` is)."""
+        self._finishes.settle(self._log_merged, keep)
 
-    def _log_merged(self, completion: _Completion) -> None:
+    def _log_merged(self, completion: Finish) -> None:
         self.metrics.last_merge.labels(self.endpoint).set_to_current_time()
         for entry in completion.entries:
             self.metrics.merged.labels(self.endpoint).inc()

@@ -172,7 +172,7 @@ def load_settings(
         s3_endpoint_url=reader.text("S3_ENDPOINT_URL", "ZF_S3_ENDPOINT_URL"),
         s3_access_key=reader.text("S3_ACCESS_KEY", "ZF_S3_ACCESS_KEY"),
         s3_secret_key=reader.text("S3_SECRET_KEY", "ZF_S3_SECRET_KEY"),
-        worker_batch_items=reader.integer("WORKER_BATCH_ITEMS", 200, minimum=1),
+        worker_batch_items=reader.integer("WORKER_BATCH_ITEMS", 1000, minimum=1),
         worker_batch_rows=reader.integer("WORKER_BATCH_ROWS", 200_000, minimum=1),
         worker_poll_seconds=reader.number("WORKER_POLL_SECONDS", 2.0, minimum=0.01),
         worker_retry_max_seconds=reader.number("WORKER_RETRY_MAX_SECONDS", 60.0, minimum=0.01),

@@ -27,7 +27,7 @@ def test_defaults_read_the_repository_endpoints_and_worker_settings(tmp_path):
     assert settings.endpoint("tree").schema_path == SCHEMAS / "tree_schema_v1.yaml"
     assert settings.max_upload_bytes == 32 * 1024 * 1024 and settings.port == 8000
     assert settings.auth_enabled and not settings.production
-    assert (settings.worker_batch_items, settings.worker_batch_rows) == (200, 200_000)
+    assert (settings.worker_batch_items, settings.worker_batch_rows) == (1000, 200_000)
     assert (settings.worker_poll_seconds, settings.worker_retry_max_seconds) == (2, 60)
     assert (settings.done_retention_days, settings.worker_metrics_port) == (7, 9101)
     assert settings.queue_dir.is_absolute()

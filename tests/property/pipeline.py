@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from worker.lane import LaneConfig
+
 HERE = Path(__file__).resolve().parent
 ENDPOINT = "prop"
-# Parallel moves to done/ may complete a later item before an earlier one (issue 10 item 3,
-# the queue area); one move thread keeps completion in order until that lands.
-MOVE_THREADS = int(os.environ.get("PROPERTY_MOVE_THREADS", "1"))
+# The worker's own default (worker/lane.py LaneConfig.move_threads): a batch's record is its
+# commit point, so parallel moves to done/ cannot complete a later item before an earlier one.
+MOVE_THREADS = int(os.environ.get("PROPERTY_MOVE_THREADS", str(LaneConfig.move_threads)))
 
 
 def drain(queue_dir: Path, schema: Any, environ: Mapping[str, str], *, batch_items: int = 4,

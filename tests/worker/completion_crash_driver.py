@@ -1,6 +1,6 @@
 """Driver of the completion crash test: stop a real lane at every queue step, restart, report the store.
 
-usage: python completion_crash_driver.py WORK_DIR SCHEMA.yaml UPLOADS.json BATCH_ITEMS MOVE_THREADS
+usage: python completion_crash_driver.py WORK_DIR SCHEMA.yaml UPLOADS.json BATCH_ITEMS MOVE_THREADS [BROKEN]
 
 UPLOADS.json is a list of CSV payloads for the endpoint "tree", queued in that order. The driver
 drains them with a real lane while counting the filesystem steps it makes inside the queue
@@ -10,6 +10,13 @@ and the copy is taken with the step not yet made). Then, for every k, it restart
 a new worker would (``Queue.recover``, then a lane drains) and prints one JSON line
 {"k", "cells", "states"}. One drain per kill point instead of a process start and two drains
 keeps the test short; real SIGKILLs of the worker process are tests/e2e's kill storm.
+
+A lane merges a batch while the moves of the one before are under way; a merge holds the
+counter's lock, so a copy shows the store before or after a whole merge (a store caught mid-write
+is the engine's crash tests' business), with the queue at any step of the moves.
+
+BROKEN (for the test that the check can fail): "reverse-moves-without-record" completes batches
+without a record and moves their items in reverse id order - the broken order a crash must expose.
 """
 from __future__ import annotations
 
@@ -24,8 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import shared.queue  # noqa: E402
 from shared.fuse import load_schema, open_store  # noqa: E402
+from shared.fuse.node import Node  # noqa: E402
 from shared.queue import Queue  # noqa: E402
+from shared.queue.batches import CommittedBatch  # noqa: E402
 
 from worker.lane import Lane, LaneConfig  # noqa: E402
 from worker.metrics import WorkerMetrics  # noqa: E402
@@ -92,10 +102,37 @@ class StepCounter:
 
         self.real = real
         os.replace, os.rename, os.unlink, os.fsync, os.open = replace, rename, unlink, fsync, open_
+        self.real_merge = Node.merge
+        lock, real_merge = self.lock, Node.merge
+
+        def merge(node, *args, **kwargs):
+            with lock:  # no copy of a store half written by a merge overlapping the moves
+                return real_merge(node, *args, **kwargs)
+
+        Node.merge = merge
 
     def uninstall(self) -> None:
         for name, function in self.real.items():
             setattr(os, name, function)
+        Node.merge = self.real_merge
+
+
+def break_completion() -> None:
+    """No record (nothing to finish from after a crash), and the moves in reverse id order."""
+    real_finish = shared.queue.finish_batch
+
+    def commit_without_record(queue, items, outcomes, batch):
+        ordered = sorted(zip(items, outcomes), key=lambda pair: pair[0].id)
+        sidecars = tuple(item.sidecar.updated(revision=item.sidecar.revision + 1, attempts=item.sidecar.attempts + 1,
+                                              batch=batch, **outcome) for item, outcome in ordered)
+        return CommittedBatch(items[0].endpoint, tuple(item for item, _ in ordered), sidecars,
+                              tuple(s.to_json().encode() for s in sidecars), queue.root / "no-record.json")
+
+    def finish_in_reverse(queue, committed, *, pool=None):
+        return real_finish(queue, CommittedBatch(committed.endpoint, committed.items[::-1], committed.sidecars[::-1],
+                                                 committed.texts[::-1], committed.record), pool=None)
+
+    shared.queue.commit_batch, shared.queue.finish_batch = commit_without_record, finish_in_reverse
 
 
 def drain(queue_dir: Path, store_root: Path, schema_path: Path, config: LaneConfig) -> None:
@@ -120,6 +157,10 @@ def main() -> int:
     work, schema_path, uploads_path = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     config = LaneConfig(batch_items=int(sys.argv[4]), batch_rows=100_000, poll_seconds=0.1, retry_max_seconds=1.0,
                         move_threads=int(sys.argv[5]))
+    if sys.argv[6:] == ["reverse-moves-without-record"]:
+        break_completion()
+    elif sys.argv[6:]:
+        raise SystemExit(f"unknown BROKEN {sys.argv[6]!r}")
     queue_dir, store_root = work / "queue", work / "stores"
     store_root.mkdir(parents=True)
     queue = Queue(queue_dir)
