@@ -335,7 +335,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        log_event(log, "internal_error", logging.ERROR, exc_info=True, method=request.method, path=request.path[:PATH_MAX])
+        log_event(log, "internal_error", logging.ERROR, exc_info=True, method=request.method,
+                  path=request.path[:PATH_MAX])
         return _error_response(settings, 500, "internal error; the upload was not accepted", error)
 
     @app.after_request

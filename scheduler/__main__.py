@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             notifier.close()
         return 0 if result is not None and result.ok else 1
     if not settings.scrapers:
-        log_event(log, "idle", logging.WARNING, reason="no active_scrappers: nothing to run", file=settings.endpoints_config)
+        log_event(log, "idle", logging.WARNING, reason="no active_scrappers: nothing to run",
+                  file=settings.endpoints_config)
     metrics.serve(port, environ.get("SCHEDULER_METRICS_ADDR", "0.0.0.0"))
     notifier.start()
 

@@ -85,6 +85,9 @@ def test_a_stalled_body_is_answered_408_and_closed_after_the_read_timeout(gatewa
     assert received.startswith(b"HTTP/1.1 408 "), received[:200]
     assert b"READ_TIMEOUT" in received  # the answer names the setting
     assert READ_TIMEOUT - 0.5 <= took < READ_TIMEOUT + 5, f"closed after {took:.1f} s"
+    # The app never saw this request; the rejection is logged all the same, with its reason.
+    lines = [line for line in gateway.log.read_text().splitlines() if "event=rejected status=408" in line]
+    assert lines and f'reason="the request body stalled: nothing arrived for {READ_TIMEOUT} s' in lines[0]
 
 
 def test_headers_that_never_end_are_closed_after_the_header_deadline(gateway):

@@ -123,3 +123,53 @@ def test_an_invalid_log_format_is_a_config_error_naming_the_key_and_the_choices(
 def test_log_format_is_read_in_either_case_and_defaults_to_logfmt(tmp_path):
     assert load_settings({"QUEUE_DIR": str(tmp_path)}, dotenv=None).log_format == "logfmt"
     assert load_settings({"QUEUE_DIR": str(tmp_path), "LOG_FORMAT": "Json"}, dotenv=None).log_format == "json"
+
+
+def access_lines(loglevel: str, response: object, path: str = "/api/v1/tree") -> list[str]:
+    """What gunicorn's logger of the gateway writes for one request (gunicorn's own objects
+    are stood in for by their attributes the logger reads)."""
+    import io
+    import types
+    from datetime import timedelta
+
+    from gunicorn.config import Config
+
+    from gateway.gunicorn_logs import USER_ENVIRON_KEY, GatewayLogger
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("loglevel", loglevel)
+    logging.getLogger("gunicorn.access").handlers.clear()  # process-wide: an earlier test's are there
+    logger = GatewayLogger(cfg)
+    stream = io.StringIO()
+    (handler,) = logger.access_log.handlers
+    handler.setStream(stream)
+    request = types.SimpleNamespace(path=path)
+    environ = {"REQUEST_METHOD": "POST", "REMOTE_ADDR": "10.0.0.7", "QUERY_STRING": "token=t0ken",
+               USER_ENVIRON_KEY: "logger-7"}
+    logger.access(response, request, environ, timedelta(milliseconds=12.34))
+    return stream.getvalue().splitlines()
+
+
+def test_the_access_line_names_method_path_status_bytes_duration_address_and_user():
+    import types
+
+    (line,) = access_lines("info", types.SimpleNamespace(status_code=202, status="202 Accepted", sent=89))
+    fields = parse_logfmt(line)
+    assert (fields["logger"], fields["event"], fields["method"], fields["path"]) == (
+        "gunicorn.access", "request", "POST", "/api/v1/tree")
+    assert (fields["status"], fields["bytes"], fields["duration_ms"]) == ("202", "89", "12.3")
+    assert (fields["remote_addr"], fields["user"]) == ("10.0.0.7", "logger-7") and "t0ken" not in line
+
+
+def test_gunicorns_own_error_answer_gets_its_status_from_the_status_line():
+    import types
+
+    (line,) = access_lines("info", types.SimpleNamespace(status_code=None, status="400 Bad Request", sent=0))
+    assert parse_logfmt(line)["status"] == "400"
+
+
+def test_log_level_warning_quiets_the_access_lines():
+    import types
+
+    assert access_lines("warning", types.SimpleNamespace(status_code=202, status="202 Accepted", sent=89)) == []

@@ -183,3 +183,15 @@ def test_every_line_of_gateway_worker_and_scheduler_is_one_event_in_log_format_w
     credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
     for secret in (PASSWORD, WRONG_PASSWORD, SECRET, SMTP_PASSWORD, API_TOKEN, QUERY_SECRET, credentials):
         assert secret not in everything
+
+
+def test_an_invalid_log_format_stops_gateway_worker_and_scheduler_with_one_line_naming_it(tmp_path: Path):
+    stack = Stack(tmp_path / "stack", store_root=tmp_path / "stores", extra_env={"LOG_FORMAT": "yaml"})
+    try:
+        processes = [stack.start(name, [PYTHON, "-m", name]) for name in ("gateway", "worker", "scheduler")]
+        for process in processes:
+            assert process.popen.wait(120) == 2, process.log()[-3000:]
+            (line,) = process.log().splitlines()
+            assert line == f"zarr-ingress {process.name}: LOG_FORMAT: 'yaml' is not one of LOGFMT, JSON"
+    finally:
+        stack.close()
