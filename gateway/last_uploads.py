@@ -15,7 +15,7 @@ import threading
 import time
 
 from shared.logs import log_event
-from shared.queue.loggers import ANONYMOUS, LastUpload, LoggerBook
+from shared.queue.loggers import ANONYMOUS, MAX_LOGGER_CHARS, LastUpload, LoggerBook
 
 log = logging.getLogger("zarr_ingress.gateway")
 
@@ -33,7 +33,7 @@ class LastUploadRecorder:
         self._pid = 0
 
     def record(self, endpoint: str, logger: str | None, rows: int | None) -> None:
-        upload = LastUpload(endpoint, logger or ANONYMOUS, time.time(), rows)
+        upload = LastUpload(endpoint, (logger or ANONYMOUS)[:MAX_LOGGER_CHARS], time.time(), rows)
         with self._lock:
             self._pending[(upload.endpoint, upload.logger)] = upload
             # Started here, not in __init__: the app may be built before gunicorn forks, and a

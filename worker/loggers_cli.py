@@ -46,6 +46,11 @@ def expected_intervals() -> Mapping[str, float]:
         return {}
 
 
+def shown(logger: str) -> str:
+    """A device id comes from a request body: escape what would garble the operator's terminal."""
+    return logger if logger.isprintable() and " " not in logger else ascii(logger)
+
+
 def cmd_loggers(queue: Queue, args: argparse.Namespace) -> int:
     from worker.queue_cli import table  # the CLI's one table layout
 
@@ -68,7 +73,7 @@ def cmd_loggers(queue: Queue, args: argparse.Namespace) -> int:
         print("no loggers" + (" silent that long" if args.silent_for is not None else " recorded yet"))
         return 0
     print(table(("ENDPOINT", "LOGGER", "LAST UPLOAD (UTC)", "SILENT FOR", "ROWS", "EXPECTS EVERY"), (
-        (r["endpoint"], r["logger"], r["last_upload"], format_duration(r["silent_seconds"]),
+        (r["endpoint"], shown(r["logger"]), r["last_upload"], format_duration(r["silent_seconds"]),
          "" if r["rows"] is None else r["rows"],
          format_duration(r["expect_every_seconds"]) if r["expect_every_seconds"] else "")
         for r in records)))

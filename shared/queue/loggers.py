@@ -36,6 +36,8 @@ ANONYMOUS = "-"
 # Device ids come from request bodies: a client naming a new device in every upload must not
 # grow the file (and the /metrics series) without bound. Past the cap new loggers are not recorded.
 MAX_LOGGERS_PER_ENDPOINT = 10_000
+# ... nor make one record as big as an upload: a longer device id is kept as its first characters.
+MAX_LOGGER_CHARS = 128
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,21 @@ def test_concurrent_processes_merging_the_book_lose_no_logger_and_keep_the_lates
     assert found["met", "shared"].at == 1059.0
     LoggerBook(tmp_path).merge([LastUpload("met", "shared", 5.0, 1)])  # an older record never wins
     assert {(u.endpoint, u.logger): u for u in LoggerBook(tmp_path).read()}["met", "shared"].at == 1059.0
+
+
+def test_a_chirpstack_uplink_names_its_device_eui_as_the_logger():
+    assert sniff(sample("chirpstack_up.json"), "chirpstack").device == "0004a30b001c6f52"
+    assert sniff(sample("cr1000x_met10.dat"), "toa5").device is None  # a station posts as its user
+
+
+def test_a_hostile_device_id_is_kept_short_and_shown_escaped(gateway, tmp_path):
+    client, book = gateway
+    body = json.loads(sample("tts_uplink.json"))
+    body["end_device_ids"]["device_id"] = "\x1b[2J" + "x" * 5000
+    assert client.post("/api/v1/tts", data=json.dumps(body),
+                       headers={"Content-Type": "application/json", **auth("oak")}).status_code == 202
+    (logger,) = [key[1] for key in records(book)]
+    assert logger == ("\x1b[2J" + "x" * 5000)[:128]
+    from worker.loggers_cli import shown
+
+    assert "\x1b" not in shown(logger) and "\\x1b" in shown(logger)
