@@ -113,6 +113,12 @@ def on_exit(server) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def post_fork(server, worker) -> None:
+    # Until the worker sets its own handlers, a stop signal lands in the master's queue (this
+    # process's copy); the worker looks there once they are set (gateway/slow_clients.py).
+    worker.master_signals = server.SIG_QUEUE
+
+
 def post_worker_init(worker) -> None:
     # The app imports pandas, xarray and zarr (for the schemas): hundreds of thousands of
     # long-lived objects that every full garbage collection would walk again during requests.

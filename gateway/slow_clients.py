@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import signal
 import socket
 import tempfile
 from collections.abc import Callable, Iterable
@@ -48,6 +50,7 @@ DEFAULT_READ_TIMEOUT = 30
 FRAMING_ALLOWANCE = 64 * 1024
 IN_MEMORY_BYTES = 1024 * 1024  # per connection; larger bodies go to a temporary file
 READ_CHUNK = 64 * 1024
+STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Runner = Callable[..., Any]  # runner(function, *args) -> function(*args), wherever it runs
@@ -167,6 +170,38 @@ class DeadlineWorker(GeventWorker):
             return pool.spawn(function, *args).get()  # this greenlet waits, the loop goes on
 
         self.wsgi = buffer_bodies(self.wsgi, body_limit, self.read_timeout, in_thread, production=settings.production)
+
+    # Stop signals around a worker's start. Ctrl-C of `make run` hung 30 s, one stop in four,
+    # until the master SIGKILLed a worker that had missed them:
+    # * between the fork and init_signals the worker still has the master's handlers, which put
+    #   the signal into the master's queue (this process's copy of it) and nothing more;
+    #   post_fork (gunicorn_conf.py) hands that queue over, and the worker looks into it;
+    # * while the application loads (imports of pandas, xarray and zarr: seconds, tens on a
+    #   loaded machine or a fresh clone), GeventWorker's exit waits in a greenlet for the event
+    #   loop, which only runs after the load.
+    # Nothing is in flight before the worker serves: it ends at once, with os._exit because a
+    # SystemExit raised into an import may be swallowed there, and tearing down half-imported
+    # libraries takes seconds of its own.
+    def init_signals(self) -> None:
+        super().init_signals()
+        missed = getattr(self, "master_signals", None)
+        while missed is not None:
+            try:
+                sig = missed.get_nowait()
+            except queue.Empty:
+                break
+            if sig in STOP_SIGNALS:
+                os._exit(0)
+
+    def handle_quit(self, sig, frame) -> None:
+        if not self.booted:
+            os._exit(0)
+        super().handle_quit(sig, frame)
+
+    def handle_exit(self, sig, frame) -> None:
+        if not self.booted:
+            os._exit(0)
+        super().handle_exit(sig, frame)
 
     def timeout_ctx(self):
         # gunicorn enters this around the reading of every request's headers, the first one
