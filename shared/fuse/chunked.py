@@ -17,8 +17,10 @@ import zarr
 IN_FLIGHT = 4          # boxes of one array read or written at the same time
 
 
-def chunk_boxes(where: tuple[slice, ...], chunks: tuple[int, ...]) -> Iterator[tuple[slice, ...]]:
-    """The boxes, in C order of the chunk grid, that tile ``where`` along chunk boundaries."""
+def chunk_boxes(where: tuple[slice, ...], chunks: tuple[int, ...], reverse: bool = False
+                ) -> Iterator[tuple[slice, ...]]:
+    """The boxes, in C order of the chunk grid (or its reverse), that tile ``where`` along
+    chunk boundaries."""
     edges = []
     for s, size in zip(where, chunks):
         start, stop = s.start, s.stop
@@ -26,7 +28,7 @@ def chunk_boxes(where: tuple[slice, ...], chunks: tuple[int, ...]) -> Iterator[t
             return
         cuts = [start] + list(range((start // size + 1) * size, stop, size)) + [stop]
         edges.append([slice(a, b) for a, b in zip(cuts, cuts[1:])])
-    yield from itertools.product(*edges)
+    yield from itertools.product(*(e[::-1] if reverse else e for e in edges))
 
 
 async def run_bounded(jobs: Iterable[Callable[[], Awaitable[None]]], limit: int = IN_FLIGHT) -> None:
@@ -46,6 +48,15 @@ async def run_bounded(jobs: Iterable[Callable[[], Awaitable[None]]], limit: int 
         failure = failure or next((t.exception() for t in done if t.exception()), None)
     if failure is not None:
         raise failure
+
+
+async def gather_all(operations: list[Awaitable]) -> list:
+    """Await all; raise the first failure once all have ended."""
+    outcomes = await asyncio.gather(*operations, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
 
 
 def shifted(box: tuple[slice, ...], axis: int, offset: int) -> tuple[slice, ...]:

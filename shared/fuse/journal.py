@@ -15,8 +15,7 @@ shift cannot be told from good data. So such a merge runs under a journal:
    node (backups have the chunks of their arrays, so every copy is one chunk read and written);
 2. the group attribute ``__journal__`` is written: the shapes of all arrays before the merge and
    the backed-up regions. Writing this attribute is the commit point of the backup;
-3. the arrays are resized and rewritten chunk by chunk from the backups (``shift.py``),
-   coordinates last;
+3. the arrays are resized and rewritten chunk by chunk (``shift.py``), coordinates last;
 4. the attribute is removed (the commit point of the merge), then the backup group.
 
 On the next open (or the next merge after a failed one) ``rollback`` finds the attribute,
@@ -42,11 +41,10 @@ def region(shape: tuple[int, ...], axis: int, start: int, stop: int) -> tuple[sl
 
 
 def backup(group: zarr.Group, arrays: dict[str, zarr.Array], regions: dict[str, tuple[int, int]]
-           ) -> dict[str, zarr.Array]:
+           ) -> None:
     """Copy the regions about to be rewritten into ``__journal__`` and commit the journal.
 
-    Returns the backup array of each region: the old data the shifted arrays are rebuilt from,
-    read chunk by chunk (``start`` should be a chunk boundary, so the copies line up).
+    ``start`` should be a chunk boundary, so each copy is one chunk read and one written.
     """
     holder = group.require_group(JOURNAL)
     copies: dict[str, zarr.Array] = {}
@@ -62,7 +60,6 @@ def backup(group: zarr.Group, arrays: dict[str, zarr.Array], regions: dict[str, 
     record = {"shapes": {n: list(a.shape) for n, a in arrays.items()},
               "regions": {n: [axis, start] for n, (axis, start) in regions.items()}}
     group.attrs[JOURNAL] = record
-    return copies
 
 
 def finish(group: zarr.Group) -> None:

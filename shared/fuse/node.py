@@ -291,7 +291,8 @@ class Node:
             elif shifted:
                 rewrite[name] = (0, 0)
         self._suspect = True          # until the write completes, the cache may not match
-        backups = journal.backup(self._group, self._arrays, rewrite) if rewrite else {}
+        if rewrite:
+            journal.backup(self._group, self._arrays, rewrite)
         variable_writes = []
         for name, ad in arrays.items():
             if name in self.schema.coords:
@@ -302,8 +303,8 @@ class Node:
                 axis, start = rewrite[name]
                 moved = [dims[d].old_to_new if dims[d].old_to_new is not None
                          else np.arange(dims[d].old_len) for d in ad]
-                variable_writes.append(shift.rewrite(arr, shape, axis, start, backups[name],
-                                                     moved, cells.get(name)))
+                variable_writes.append(shift.rewrite(arr, shape, axis, start, moved,
+                                                     cells.get(name)))
             else:
                 variable_writes.append(writes.grow_and_write(arr, shape, cells.get(name)))
         writes.run_all(variable_writes)       # variables first: coordinates are the commit point

@@ -1,32 +1,37 @@
 """Rewriting the part of an array whose stored values move (an insert before the end of a sorted
-coordinate), chunk by chunk from its journal backup (journal.py).
+coordinate), chunk by chunk, after the journal has backed it up (journal.py).
 
 The rewritten region runs along one axis from a chunk boundary to the end. Each box of it
 (within one chunk) is built from the old values that land there, NA at the new positions and
 the upload's cells inside it, then written whole. Every old position moves to a later or the
-same position (``old_to_new`` only grows), so the old values of a box are one contiguous block
-of the backup: memory holds a few boxes, never the region, and the cost is the region's chunks.
-Old values are read from the backup, never from the array being rewritten, so the order of the
-box writes does not matter and a write cut off half-way is undone by the journal's rollback.
+same position along every axis (``old_to_new`` only grows), so the old values of a box are one
+contiguous block at or before it: memory holds a few boxes, never the region, and the cost is
+the region's chunks.
+
+The old values are read from the array itself, like a memmove from the end: boxes go in
+reverse chunk order, a few at a time, each group read whole before it is written. A later
+group needs only positions before its own end, which no earlier group has written. A rewrite
+cut off half-way is undone from the backup by the journal's rollback.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Awaitable, Callable
 
 import numpy as np
 import zarr
 
 from . import writes
-from .chunked import chunk_boxes, run_bounded
+from .chunked import IN_FLIGHT, chunk_boxes, gather_all
 from .plan import Cells
 
 
 def rewrite(arr: zarr.Array, shape: tuple[int, ...], axis: int, start: int,
-            backup: zarr.Array, moved: list[np.ndarray], cells: Cells | None) -> Awaitable[None]:
+            moved: list[np.ndarray], cells: Cells | None) -> Awaitable[None]:
     """Grow ``arr`` to ``shape`` and rewrite it from position ``start`` of ``axis`` on.
 
-    ``backup`` holds the old ``arr`` from ``start`` on; ``moved[k]`` is the new position of each
-    old position along dimension ``k`` (ascending); ``cells`` the upload's cells of ``arr``.
+    ``moved[k]`` is the new position of each old position along dimension ``k`` (ascending);
+    ``cells`` the upload's cells of ``arr``.
     """
     inside = outside = None
     if cells is not None:
@@ -35,29 +40,29 @@ def rewrite(arr: zarr.Array, shape: tuple[int, ...], axis: int, start: int,
     where = tuple(slice(start, n) if i == axis else slice(0, n) for i, n in enumerate(shape))
     chunks = tuple(arr.chunks)
     by_box = _cells_by_box(inside, chunks)
-    target, source = arr.async_array, backup.async_array
+    target = arr.async_array
 
-    def job(box: tuple[slice, ...]) -> Callable[[], Awaitable[None]]:
-        async def write() -> None:
-            block = np.full(tuple(s.stop - s.start for s in box), arr.fill_value, dtype=arr.dtype)
-            old, new = [], []
-            for k, (s, positions) in enumerate(zip(box, moved)):
-                lo, hi = np.searchsorted(positions, [s.start, s.stop])
-                offset = start if k == axis else 0
-                old.append(slice(int(lo) - offset, int(hi) - offset))
-                new.append(positions[lo:hi] - s.start)
-            if all(len(n) for n in new):
-                block[np.ix_(*new)] = np.asarray(await source.getitem(tuple(old)))
-            mine = by_box(box)
-            if mine is not None:
-                block[tuple(ix - s.start for ix, s in zip(mine.index, box))] = mine.values
-            await target.setitem(box, block)
-        return write
+    async def build(box: tuple[slice, ...]) -> np.ndarray:
+        block = np.full(tuple(s.stop - s.start for s in box), arr.fill_value, dtype=arr.dtype)
+        old, new = [], []
+        for s, positions in zip(box, moved):
+            lo, hi = np.searchsorted(positions, [s.start, s.stop])
+            old.append(slice(int(lo), int(hi)))
+            new.append(positions[lo:hi] - s.start)
+        if all(len(n) for n in new):
+            block[np.ix_(*new)] = np.asarray(await target.getitem(tuple(old)))
+        mine = by_box(box)
+        if mine is not None:
+            block[tuple(ix - s.start for ix, s in zip(mine.index, box))] = mine.values
+        return block
 
     async def run() -> None:
         if tuple(target.shape) != tuple(shape):
             await target.resize(shape)
-        await run_bounded(job(box) for box in chunk_boxes(where, chunks))
+        boxes = chunk_boxes(where, chunks, reverse=True)
+        while group := list(itertools.islice(boxes, IN_FLIGHT)):
+            blocks = await gather_all([build(box) for box in group])     # all read, then written
+            await gather_all([target.setitem(box, block) for box, block in zip(group, blocks)])
         if outside is not None and len(outside):
             await writes.write_cells(target, outside)
     return run()

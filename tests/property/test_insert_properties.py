@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from shared.fuse import open_store
 
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "12"))
 STATIONS = ["n", "e", "s", "w"]
 VARS = ("a", "b")
 
