@@ -10,15 +10,16 @@ Repeating the upload then rebuilds the same store.
 Inserting a value before the end of a sorted coordinate shifts stored data, and a half-done
 shift cannot be told from good data. So such a merge runs under a journal:
 
-1. ``backup``: the part of each affected array that will be rewritten (from the first insert
-   position on) is copied into the group ``__journal__`` of the node;
+1. ``backup``: the part of each affected array that will be rewritten (from the chunk of the
+   first insert position on) is copied, chunk by chunk, into the group ``__journal__`` of the
+   node (backups have the chunks of their arrays, so every copy is one chunk read and written);
 2. the group attribute ``__journal__`` is written: the shapes of all arrays before the merge and
    the backed-up regions. Writing this attribute is the commit point of the backup;
-3. the arrays are resized and rewritten, coordinates last;
+3. the arrays are resized and rewritten chunk by chunk (``shift.py``), coordinates last;
 4. the attribute is removed (the commit point of the merge), then the backup group.
 
 On the next open (or the next merge after a failed one) ``rollback`` finds the attribute,
-writes the backups back, shrinks every array to its old shape and removes the journal; a backup
+writes the backups back (chunk by chunk), shrinks every array to its old shape and removes the journal; a backup
 group without the attribute is discarded. Rollback itself can be cut off and repeated. The
 store is then the store before the merge, plus perhaps some cells the upload sets anyway, and
 repeating the upload gives exactly the store of one uninterrupted merge.
@@ -27,8 +28,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import zarr
+
+from .chunked import copy_region
+from .writes import run_all
 
 JOURNAL = "__journal__"
 
@@ -38,24 +41,25 @@ def region(shape: tuple[int, ...], axis: int, start: int, stop: int) -> tuple[sl
 
 
 def backup(group: zarr.Group, arrays: dict[str, zarr.Array], regions: dict[str, tuple[int, int]]
-           ) -> dict[str, np.ndarray]:
+           ) -> None:
     """Copy the regions about to be rewritten into ``__journal__`` and commit the journal.
 
-    Returns the old data of each region (the caller builds the shifted arrays from it).
+    ``start`` should be a chunk boundary, so each copy is one chunk read and one written.
     """
-    saved: dict[str, np.ndarray] = {}
     holder = group.require_group(JOURNAL)
+    copies: dict[str, zarr.Array] = {}
+    operations = []
     for name, (axis, start) in regions.items():
         arr = arrays[name]
-        data = arr[region(arr.shape, axis, start, arr.shape[axis])]
-        saved[name] = data
-        holder.create_array(name, shape=data.shape, dtype=arr.dtype, fill_value=arr.fill_value,
-                            chunks=tuple(max(1, min(s, 1 << 16)) for s in data.shape) or None,
-                            overwrite=True)[...] = data
+        where = region(arr.shape, axis, start, arr.shape[axis])
+        copies[name] = holder.create_array(name, shape=tuple(s.stop - s.start for s in where),
+                                           dtype=arr.dtype, fill_value=arr.fill_value,
+                                           chunks=arr.chunks, overwrite=True)
+        operations.append(copy_region(arr, copies[name], where, axis, -start))
+    run_all(operations)
     record = {"shapes": {n: list(a.shape) for n, a in arrays.items()},
               "regions": {n: [axis, start] for n, (axis, start) in regions.items()}}
     group.attrs[JOURNAL] = record
-    return saved
 
 
 def finish(group: zarr.Group) -> None:
@@ -79,9 +83,12 @@ def rollback(group: zarr.Group, arrays: dict[str, zarr.Array]) -> bool:
             discard_backups(group)
         return False
     holder = group[JOURNAL]
+    operations = []
     for name, (axis, start) in record["regions"].items():
-        data = holder[name][...]
-        arrays[name][region(data.shape, axis, start, start + data.shape[axis])] = data
+        saved = holder[name]
+        where = region(saved.shape, axis, 0, saved.shape[axis])
+        operations.append(copy_region(saved, arrays[name], where, axis, start))
+    run_all(operations)
     for name, shape in record["shapes"].items():
         if name in arrays:
             shrink(arrays[name], tuple(shape))

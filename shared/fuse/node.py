@@ -21,7 +21,7 @@ import xarray as xr
 import zarr
 from zarr.core.sync import sync
 
-from . import journal, layout, writes
+from . import journal, layout, shift, writes
 from .convert import PreparedTable, prepare_table
 from .entries import ComposedEntries
 from .errors import DataError, SchemaError
@@ -285,25 +285,28 @@ class Node:
         for name, ad in arrays.items():
             shifted = [i for i, d in enumerate(ad) if dims[d].shifted]
             if len(shifted) == 1:
-                rewrite[name] = (shifted[0], dims[ad[shifted[0]]].first_change)
+                axis, chunk = shifted[0], self._arrays[name].chunks[shifted[0]]
+                first = dims[ad[axis]].first_change
+                rewrite[name] = (axis, first - first % chunk)     # whole chunks: see shift.py
             elif shifted:
                 rewrite[name] = (0, 0)
         self._suspect = True          # until the write completes, the cache may not match
-        saved = journal.backup(self._group, self._arrays, rewrite) if rewrite else {}
+        if rewrite:
+            journal.backup(self._group, self._arrays, rewrite)
         variable_writes = []
         for name, ad in arrays.items():
             if name in self.schema.coords:
                 continue
             arr = self._arrays[name]
             shape = tuple(dims[d].new_len for d in ad)
-            boxes = []
-            mine = cells.get(name)
             if name in rewrite:
                 axis, start = rewrite[name]
-                boxes.append(self._shifted_block(arr, ad, dims, axis, start, saved[name], mine))
-                if mine is not None:
-                    mine = mine.select(mine.index[axis] < start)
-            variable_writes.append(writes.grow_and_write(arr, shape, boxes, mine))
+                moved = [dims[d].old_to_new if dims[d].old_to_new is not None
+                         else np.arange(dims[d].old_len) for d in ad]
+                variable_writes.append(shift.rewrite(arr, shape, axis, start, moved,
+                                                     cells.get(name)))
+            else:
+                variable_writes.append(writes.grow_and_write(arr, shape, cells.get(name)))
         writes.run_all(variable_writes)       # variables first: coordinates are the commit point
         coordinate_writes = []
         for name, dim in dims.items():
@@ -360,26 +363,6 @@ class Node:
             cache.values = dim.merged
         else:
             self._coords_cache_set(name, dim.merged)
-
-    @staticmethod
-    def _shifted_block(arr: zarr.Array, ad: tuple[str, ...], dims: dict[str, DimPlan], axis: int,
-                       start: int, old: np.ndarray, cells: Cells | None) -> tuple:
-        """The rewritten region of an array whose stored values move: old values at their new
-        places, NA at new positions, and the upload's cells in that region."""
-        shape = tuple(dims[d].new_len for d in ad)
-        where = journal.region(shape, axis, start, shape[axis])
-        block = np.full(tuple(s.stop - s.start for s in where), arr.fill_value, dtype=old.dtype)
-        maps = []
-        for i, d in enumerate(ad):
-            dim = dims[d]
-            moved = dim.old_to_new if dim.old_to_new is not None else np.arange(dim.old_len)
-            maps.append(moved[start:] - start if i == axis else moved)
-        block[np.ix_(*maps)] = old
-        if cells is not None:
-            inside = cells.select(cells.index[axis] >= start)
-            index = tuple(ix - start if i == axis else ix for i, ix in enumerate(inside.index))
-            block[index] = inside.values
-        return where, block
 
     # ---- reading ---------------------------------------------------------------------------
     @property

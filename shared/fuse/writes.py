@@ -32,15 +32,11 @@ def run_all(operations: list[Awaitable]) -> None:
                 raise outcome
 
 
-async def grow_and_write(arr: zarr.Array, shape: tuple[int, ...],
-                         boxes: list[tuple[tuple[slice, ...], np.ndarray]],
-                         cells: Cells | None) -> None:
-    """Resize ``arr`` to ``shape`` (only ever larger), write whole boxes, then single cells."""
+async def grow_and_write(arr: zarr.Array, shape: tuple[int, ...], cells: Cells | None) -> None:
+    """Resize ``arr`` to ``shape`` (only ever larger), then write the cells."""
     target = arr.async_array
     if tuple(target.shape) != tuple(shape):
         await target.resize(shape)
-    for where, block in boxes:
-        await target.setitem(where, block)
     if cells is not None and len(cells):
         await write_cells(target, cells)
 
