@@ -34,6 +34,12 @@ echo "run_local: gateway pid ${pids[0]}, worker pid ${pids[1]} (Ctrl-C stops bot
 # half-running system, and `make run` fails with a line saying which one did not run.
 status=0
 wait -n "${pids[@]}" || status=$?
+if [ "$stopping" = 0 ] && [ "$status" = 0 ]; then
+    # Both exit 0 only when told to stop: a Ctrl-C that reached them but not this shell's trap
+    # (a shell started with SIGINT ignored, as by `cmd &` in a script, cannot trap it).
+    stop
+    exit 0
+fi
 if [ "$stopping" = 0 ]; then
     for i in 0 1; do
         if ! kill -0 "${pids[$i]}" 2>/dev/null; then

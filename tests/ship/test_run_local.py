@@ -31,13 +31,18 @@ def environment(tmp_path: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start(tmp_path: Path, port: int, output: Path | None = None) -> subprocess.Popen[str]:
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start(tmp_path: Path, port: int, output: Path | None = None, sigint_ignored: bool = False) -> subprocess.Popen[str]:
     # Its own session, like a terminal's foreground job: Ctrl-C reaches every process of it.
     sink = output.open("w") if output is not None else subprocess.PIPE
     try:
         return subprocess.Popen(
             ["bash", str(SCRIPT)], cwd=tmp_path, env=environment(tmp_path, port), stdout=sink,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=ignore_sigint if sigint_ignored else None,
         )
     finally:
         if output is not None:
@@ -126,6 +131,26 @@ def test_run_local_listens_on_loopback_and_stops_on_ctrl_c_within_5_seconds(proj
         took = ctrl_c(process)
         assert took < 5, f"Ctrl-C took {took:.1f} s"
         session.close()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_run_local_exits_0_without_a_failure_line_when_sigint_reaches_the_processes_but_not_its_trap(
+        project_copy: Path) -> None:
+    # Started from a script as `make run &`, the shell inherits SIGINT ignored and cannot trap it;
+    # the gateway and worker still stop on it, cleanly, and that is no failure of theirs.
+    output = project_copy / "run_local.out"
+    port = free_port()
+    process = start(project_copy, port, output, sigint_ignored=True)
+    try:
+        wait_healthy(port, process)
+        wait_for_output(output, "event=started", 1, process)  # the worker's handlers are set
+        took = ctrl_c(process)
+        assert process.returncode == 0, output.read_text()
+        assert "stopped (exit status" not in output.read_text()
+        assert took < 5, f"Ctrl-C took {took:.1f} s"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
