@@ -10,8 +10,8 @@ fresh process on its own copy of the store, so its peak RSS (ru_maxrss) is its o
 is the peak minus the peak before the merge (the opened node, its coordinate cache, imports).
 
 ``--baseline-ref REF`` (default ``main``) also runs the engine of that git ref, exported with
-``git archive`` into a temporary folder, on the same stores in the same run; ``--baseline-ref ''``
-skips it. ``--big`` adds N = 1,000,000 (a 240 MB store; seeding it takes a few minutes).
+``git archive`` into a temporary folder, on the same stores in the same run (``1d625bb^`` is
+the engine before streaming); ``--baseline-ref ''`` skips it. ``--big`` adds N = 1,000,000 (a 240 MB store; seeding it takes a few minutes).
 """
 from __future__ import annotations
 
@@ -134,9 +134,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="stored times, comma-separated")
     parser.add_argument("--big", action="store_true", help="add 1,000,000 stored times")
+    parser.add_argument("--positions", default=",".join(POSITIONS), help="start,middle,end")
     parser.add_argument("--baseline-ref", default="main", help="git ref of the old engine ('' to skip)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s] + ([1_000_000] if args.big else [])
+    positions = [p for p in args.positions.split(",") if p in POSITIONS]
     print(f"== one-row insert into N times x {STATIONS} stations x 3 variables "
           f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
     work = Path(tempfile.mkdtemp(prefix="fuse-late-"))
@@ -150,7 +152,7 @@ def main() -> None:
             start = time.perf_counter()
             seed(seeded, n_times)
             print(f"   (seeded {n_times:,} x {STATIONS} in {time.perf_counter() - start:.1f} s)", flush=True)
-            for position in POSITIONS:
+            for position in positions:
                 for label, code in codes.items():      # old and new on the same store, in turn
                     r = results[label, n_times, position] = run_insert(code, seeded, work, n_times,
                                                                        position)
@@ -159,7 +161,7 @@ def main() -> None:
         print(f"== growth from {sizes[0]:,} to {sizes[-1]:,} stored times "
               f"(x{sizes[-1] / sizes[0]:.0f}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
         for label in codes:
-            for position in POSITIONS:
+            for position in positions:
                 a, b = results[label, sizes[0], position], results[label, sizes[-1], position]
                 if "error" in a or "error" in b:
                     continue

@@ -17,10 +17,10 @@ import zarr
 IN_FLIGHT = 4          # boxes of one array read or written at the same time
 
 
-def chunk_boxes(where: tuple[slice, ...], chunks: tuple[int, ...], reverse: bool = False
-                ) -> Iterator[tuple[slice, ...]]:
-    """The boxes, in C order of the chunk grid (or its reverse), that tile ``where`` along
-    chunk boundaries."""
+def chunk_boxes(where: tuple[slice, ...], chunks: tuple[int, ...], reverse: bool = False,
+                inner: int | None = None) -> Iterator[tuple[slice, ...]]:
+    """The boxes that tile ``where`` along chunk boundaries, in C order of the chunk grid (or
+    its reverse); with ``inner``, that axis varies fastest (consecutive boxes along it)."""
     edges = []
     for s, size in zip(where, chunks):
         start, stop = s.start, s.stop
@@ -28,7 +28,15 @@ def chunk_boxes(where: tuple[slice, ...], chunks: tuple[int, ...], reverse: bool
             return
         cuts = [start] + list(range((start // size + 1) * size, stop, size)) + [stop]
         edges.append([slice(a, b) for a, b in zip(cuts, cuts[1:])])
-    yield from itertools.product(*(e[::-1] if reverse else e for e in edges))
+    order = list(range(len(edges)))
+    if inner is not None:
+        order.remove(inner)
+        order.append(inner)
+    for picked in itertools.product(*(edges[k][::-1] if reverse else edges[k] for k in order)):
+        box = [slice(0)] * len(edges)
+        for k, s in zip(order, picked):
+            box[k] = s
+        yield tuple(box)
 
 
 async def run_bounded(jobs: Iterable[Callable[[], Awaitable[None]]], limit: int = IN_FLIGHT) -> None:

@@ -9,14 +9,14 @@ contiguous block at or before it: memory holds a few boxes, never the region, an
 the region's chunks.
 
 The old values are read from the array itself, like a memmove from the end: boxes go in
-reverse chunk order, a few at a time, each group read whole before it is written. A later
+reverse chunk order (the shifted axis fastest), a few consecutive ones at a time, each group's
+old values read in one piece (each chunk decoded once) before the group is written. A later
 group needs only positions before its own end, which no earlier group has written. A rewrite
 cut off half-way is undone from the backup by the journal's rollback.
 """
 from __future__ import annotations
 
-import itertools
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 import numpy as np
 import zarr
@@ -42,15 +42,18 @@ def rewrite(arr: zarr.Array, shape: tuple[int, ...], axis: int, start: int,
     by_box = _cells_by_box(inside, chunks)
     target = arr.async_array
 
-    async def build(box: tuple[slice, ...]) -> np.ndarray:
+    def old_span(box: tuple[slice, ...]) -> list[tuple[int, int]]:
+        """The old positions that land in ``box``, per axis (contiguous: ``moved`` ascends)."""
+        return [tuple(int(i) for i in np.searchsorted(positions, [s.start, s.stop]))
+                for s, positions in zip(box, moved)]
+
+    def build(box: tuple[slice, ...], span: list[tuple[int, int]], old: np.ndarray | None,
+              origin: list[int]) -> np.ndarray:
         block = np.full(tuple(s.stop - s.start for s in box), arr.fill_value, dtype=arr.dtype)
-        old, new = [], []
-        for s, positions in zip(box, moved):
-            lo, hi = np.searchsorted(positions, [s.start, s.stop])
-            old.append(slice(int(lo), int(hi)))
-            new.append(positions[lo:hi] - s.start)
-        if all(len(n) for n in new):
-            block[np.ix_(*new)] = np.asarray(await target.getitem(tuple(old)))
+        if old is not None and all(hi > lo for lo, hi in span):
+            new = [positions[lo:hi] - s.start for (lo, hi), s, positions in zip(span, box, moved)]
+            block[np.ix_(*new)] = old[tuple(slice(lo - o, hi - o)
+                                            for (lo, hi), o in zip(span, origin))]
         mine = by_box(box)
         if mine is not None:
             block[tuple(ix - s.start for ix, s in zip(mine.index, box))] = mine.values
@@ -59,13 +62,34 @@ def rewrite(arr: zarr.Array, shape: tuple[int, ...], axis: int, start: int,
     async def run() -> None:
         if tuple(target.shape) != tuple(shape):
             await target.resize(shape)
-        boxes = chunk_boxes(where, chunks, reverse=True)
-        while group := list(itertools.islice(boxes, IN_FLIGHT)):
-            blocks = await gather_all([build(box) for box in group])     # all read, then written
+        for group in _groups(chunk_boxes(where, chunks, reverse=True, inner=axis), axis):
+            # the old values of the whole group in one read: each chunk decoded once
+            spans = [old_span(box) for box in group]
+            origin = [min(span[k][0] for span in spans) for k in range(len(shape))]
+            end = [max(span[k][1] for span in spans) for k in range(len(shape))]
+            old = None
+            if all(e > o for o, e in zip(origin, end)):
+                old = np.asarray(await target.getitem(tuple(slice(o, e)
+                                                            for o, e in zip(origin, end))))
+            blocks = [build(box, span, old, origin) for box, span in zip(group, spans)]
+            del old                              # read whole, then written
             await gather_all([target.setitem(box, block) for box, block in zip(group, blocks)])
         if outside is not None and len(outside):
             await writes.write_cells(target, outside)
     return run()
+
+
+def _groups(boxes: Iterator[tuple[slice, ...]], axis: int) -> Iterator[list[tuple[slice, ...]]]:
+    """Up to IN_FLIGHT consecutive boxes along ``axis`` that share the other axes' ranges."""
+    group: list[tuple[slice, ...]] = []
+    for box in boxes:
+        if group and (len(group) == IN_FLIGHT or
+                      any(a != b for k, (a, b) in enumerate(zip(group[0], box)) if k != axis)):
+            yield group
+            group = []
+        group.append(box)
+    if group:
+        yield group
 
 
 def _cells_by_box(cells: Cells | None, chunks: tuple[int, ...]
