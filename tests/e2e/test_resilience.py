@@ -120,7 +120,7 @@ def test_an_s3_outage_of_30_seconds_fails_nothing_keeps_order_and_other_endpoint
 
     log = worker.log()
     assert "event=retrying" in log
-    merged_tree = [m for m in re.findall(r"event=merged id=(\S+) endpoint=tree", log)]
+    merged_tree = [m for m in re.findall(r"event=merged upload_id=(\S+) endpoint=tree", log)]
     assert merged_tree == tree_ids  # order kept through the outage
     tree = open_s3_dataset(moto.url, "zarr-fuse-ingress/tree.zarr")
     assert float(tree.sap_flow.sel(tree_id="oak-01").dropna("time").item()) == len(tree_ids) - 1
