@@ -257,10 +257,11 @@ class Queue:
         candidates: list[tuple[str, str, str]] = []
         for name in endpoints:
             _check_endpoint(name)
-            names = set(listdir(self.root / state / name))
-            for entry in names:
-                if entry.endswith(SIDECAR_SUFFIX) and entry[: -len(SIDECAR_SUFFIX)] in names:
-                    candidates.append((entry, name, entry[: -len(SIDECAR_SUFFIX)]))
+            folder = self.root / state / name
+            whole = whole_items(listdir(folder))
+            if state == ACCEPTED:
+                whole = settled_items(whole, whole_items(listdir(folder)))
+            candidates.extend((entry, name, entry[: -len(SIDECAR_SUFFIX)]) for entry in whole)
         candidates.sort()
 
         def read(candidate: tuple[str, str, str]) -> Item | None:
@@ -615,6 +616,32 @@ def _unlink(path: str) -> None:
 def _parts(things: list[Any], size: int = 64) -> list[list[Any]]:
     # A task per few dozen files: a task per file would cost the merging thread more than it saves.
     return [things[start:start + size] for start in range(0, len(things), size)]
+
+
+def whole_items(names: Iterable[str]) -> list[str]:
+    """The sidecar names of a listing whose payload is in it too."""
+    names = set(names)
+    return [entry for entry in names if entry.endswith(SIDECAR_SUFFIX) and entry[: -len(SIDECAR_SUFFIX)] in names]
+
+
+def settled_items(first: list[str], second: list[str]) -> list[str]:
+    """What a scan of accepted/ may merge, from two listings taken one after the other.
+
+    A listing of a directory that changes while it is read may miss an entry added meanwhile
+    and still return one added after it (POSIX leaves it open; ext4's hash-ordered readdir does
+    it), so one listing can show upload B without upload A that got its 202 before B was sent.
+    Every item whole before the first listing ended exists throughout the second, so the second
+    listing up to the newest id the first one saw holds A whenever it holds B (DESIGN.md §3,
+    rule 3). Newer items wait for the next scan.
+    """
+    if not first:
+        return []
+    newest = max(_item_id(entry) for entry in first)
+    return [entry for entry in second if _item_id(entry) <= newest]
+
+
+def _item_id(sidecar_name: str) -> str:
+    return sidecar_name.partition(".")[0]
 
 
 def _check_endpoint(name: str) -> None:
