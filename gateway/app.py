@@ -19,13 +19,10 @@ does not exist (404). With PUBLIC_DOCS=false, /metrics and /openapi.json need cr
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import logging
 import os
 import contextlib
 import threading
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,32 +31,26 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
-from gateway.errors import BadUpload, Conflict, Forbidden, NotFound, Rejected, TooManyLogins, Unavailable
+from gateway.errors import NotFound, Rejected, Unavailable
 from gateway.gunicorn_logs import PATH_MAX, USER_ENVIRON_KEY
 from gateway.last_uploads import LastUploadRecorder
-from gateway.login import CHALLENGE, Login, NotLoggedIn
+from gateway.login import Login
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.openapi import build_spec
 from gateway.operators import register_operator_api
 from gateway.schema_check import SchemaCheck
-from gateway.upload import MULTIPART_OVERHEAD, RAW, check_node_path, read_upload
-from shared.binary import BINARY_FORMATS, check_magic
+from gateway.upload import MULTIPART_OVERHEAD
+from gateway.upload_route import DISK_LOW_RETRY_AFTER, UploadRoutes, error_body, json_body, rejection, short_reason
 from shared.config import ConfigError, Endpoint, Settings, load_settings
 from shared.logs import log_event
 from shared.plugins import load_extractors
 from shared.queue.heartbeat import read_heartbeat
-from shared.formats import NotAnUplink, ParseError, Sniffed, check_event, resolve, sniff
 from shared.queue import ACCEPTED, ACTIVE, ID_PATTERN, Queue, Sidecar
 from shared.queue.loggers import LoggerBook
 
 log = logging.getLogger("zarr_ingress.gateway")
-REASON_MAX = 300  # characters of a rejection's reason in a log line
 
-IDEMPOTENCY_KEY_MAX = 255
 QUEUE_FULL_RETRY_AFTER = 30
-DISK_LOW_RETRY_AFTER = 60
-# Errors of a write that mean "no room": the client should come back later, not see a 500.
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class NodePathConverter(BaseConverter):
@@ -158,75 +149,28 @@ def create_app(settings: Settings | None = None) -> Flask:
     protected, current_user = login.protected, login.current_user
     app.extensions["zarr_ingress"] = {"settings": settings, "queue": queue, "metrics": metrics}
 
+    # Every POST to an upload route is answered by UploadRoutes before Flask sees it; Flask keeps
+    # the rules so that other methods get 405 with Allow: POST like any route of the app.
+    routes = UploadRoutes(
+        app.wsgi_app, settings, login=login, schemas=schemas, queue=queue, capacity=capacity, metrics=metrics,
+        last_uploads=last_uploads, form_limits={
+            "max_content_length": app.config["MAX_CONTENT_LENGTH"],
+            "max_form_memory_size": app.config["MAX_FORM_MEMORY_SIZE"],
+            "max_form_parts": app.config["MAX_FORM_PARTS"],
+        },
+    )
+    app.wsgi_app = routes  # type: ignore[method-assign]
+
     def upload_view(endpoint: Endpoint):
         def upload(node_path: str = "") -> tuple[Response, int, dict[str, str]]:
-            g.upload_endpoint = endpoint.name
-            user = current_user()
-            if settings.auth_enabled and endpoint.users is not None and user not in endpoint.users:
-                raise Forbidden(f"user {user!r} may not upload to {endpoint.route} (not in the endpoint's users)")
-            account = login.current()
-            if account is not None and not account.may_upload_to(endpoint.name):
-                raise Forbidden(f"user {user!r} may not upload to {endpoint.route} (its endpoints in USERS_FILE: "
-                                f"{', '.join(account.endpoints or ())})")
-            node_path = endpoint.node_path(check_node_path(node_path))  # below its target_node
-            node = schemas.node(endpoint.name, node_path)
-            idempotency_key = _idempotency_key()
-            # A resend of a key already accepted gets its original id, even when the queue is full;
-            # the same key with another body is a conflict, never a silent drop of the new data.
-            original = queue.replayed(endpoint.name, user, idempotency_key, node_path) if idempotency_key else None
-            if original is not None:
-                return replayed_response(original, read_upload(request, settings.max_upload_bytes, endpoint).payload)
-            capacity.check()
-            upload = read_upload(request, settings.max_upload_bytes, endpoint)
-            fmt = upload.format
-            sniffed: Sniffed | None = None  # binary and extractor uploads: rows unknown here
-            try:
-                ignored: list[str] = []
-                if fmt in BINARY_FORMATS:
-                    check_magic(upload.payload, fmt)  # variables are checked by the worker
-                elif fmt != RAW:  # an extractor endpoint: only size and encoding are ours
-                    fmt = resolve(upload.payload, fmt, endpoint.format, upload.content_type)
-                    check_event(fmt, request.args.get("event"))
-                    sniffed = sniff(upload.payload, fmt, settings.max_columns)
-                    ignored = schemas.columns(node, sniffed.columns, endpoint.extra_columns)
-            except NotAnUplink as event:
-                # A network server's join/ack/status event: acknowledged, so it is not retried.
-                log_event(log, "ignored", endpoint=endpoint.name, user=user, status=202, reason=str(event))
-                return jsonify({"status": "ignored", "reason": str(event)}), 202, {}
-            except ParseError as error:
-                message = str(error) if fmt in BINARY_FORMATS else f"{fmt.upper()} upload rejected: {error}"
-                raise BadUpload(message) from None
-            try:
-                with capacity.reserve(len(upload.payload)):
-                    sidecar = queue.enqueue(
-                        endpoint.name, upload.payload, format=fmt, node_path=node_path,
-                        schema_path=str(endpoint.schema_path), content_type=upload.content_type,
-                        filename=upload.filename, username=user, remote_addr=request.remote_addr,
-                        idempotency_key=idempotency_key, ignored_columns=ignored or None,
-                    )
-            except OSError as error:
-                if error.errno not in DISK_FULL_ERRNOS:
-                    raise
-                log_event(log, "queue_write_failed", logging.WARNING, endpoint=endpoint.name, error=error.strerror)
-                raise Unavailable(
-                    f"the queue's disk is full ({error.strerror}); the upload was not accepted, send it again later",
-                    DISK_LOW_RETRY_AFTER, cause=error,
-                ) from None
-            if sidecar.replayed:  # a concurrent repeat got the key first
-                return replayed_response(sidecar, upload.payload)
-            # A webhook's device is the logger (one network server posts for many devices).
-            logger = sniffed.device if sniffed is not None and sniffed.device else user
-            last_uploads.record(endpoint.name, logger, sniffed.rows if sniffed is not None else None)
-            if ignored:
-                metrics.count_ignored_columns(endpoint.name, len(ignored))
-            return accepted_response(sidecar, len(upload.payload))
+            status, headers, body = routes.answer(request.environ, endpoint, node_path)
+            return Response(json_body(body), mimetype="application/json"), status, headers
 
         upload.__name__ = f"upload:{endpoint.name}"
-        return protected(upload, campbell=endpoint.campbell_basic)
+        return upload
 
     for endpoint in settings.endpoints:
         view = upload_view(endpoint)
-        # Rule names "upload:<endpoint>" let after_request count even uploads rejected before the view.
         app.add_url_rule(endpoint.route, f"upload:{endpoint.name}", view, methods=["POST"])
         app.add_url_rule(f"{endpoint.route}/<node_path:node_path>", f"upload:{endpoint.name}:node", view, methods=["POST"])
 
@@ -310,17 +254,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Rejected)
     def rejected(error: Rejected) -> Response:
-        fields: dict[str, Any] = {"id": error.original_id} if isinstance(error, Conflict) else {}
-        if isinstance(error, TooManyLogins):
-            fields["retry_after"] = error.retry_after
-        response = _error_response(settings, error.status, error.message, error.cause, **fields)
-        if isinstance(error, (Unavailable, TooManyLogins)):
-            response.headers["Retry-After"] = str(error.retry_after)
-        if isinstance(error, NotLoggedIn):
-            response.headers["WWW-Authenticate"] = CHALLENGE
-        if isinstance(error, Conflict):
-            response.headers["Location"] = f"/api/v1/uploads/{error.original_id}"
-        return response
+        status, headers, body = rejection(settings, error)
+        g.rejection_reason = error.message  # the "rejected" log line says why, in the body's words
+        return Response(json_body(body), status=status, headers=headers, mimetype="application/json")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -341,12 +277,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def count(response: Response) -> Response:
-        name = g.get("upload_endpoint")
-        if name is None and request.url_rule is not None and request.url_rule.endpoint.startswith("upload:"):
-            name = request.url_rule.endpoint.split(":")[1]
-        if name is not None:
-            metrics.count_upload(name, response.status_code)
-        elif request.method == "POST":
+        if request.url_rule is not None and request.url_rule.endpoint.startswith("upload:"):
+            return response  # counted and logged by UploadRoutes
+        name = None
+        if request.method == "POST":
             metrics.count_upload("unknown", response.status_code)
         user = current_user()
         if user is not None:
@@ -359,29 +293,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     return app
-
-
-def accepted_response(sidecar: Sidecar, size: int) -> tuple[Response, int, dict[str, str]]:
-    """202 for a queued upload (or for a resend of its Idempotency-Key), and its one log line."""
-    event = "duplicate" if sidecar.replayed else "accepted"
-    log_event(log, event, upload_id=sidecar.id, endpoint=sidecar.endpoint, node_path=sidecar.node_path or "/",
-              user=sidecar.username, status=202, bytes=size or sidecar.size, format=sidecar.format)
-    body = {"status": "accepted", "id": sidecar.id, "endpoint": sidecar.endpoint, "node_path": sidecar.node_path}
-    headers = {"Location": f"/api/v1/uploads/{sidecar.id}"}
-    if sidecar.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return jsonify(body), 202, headers
-
-
-def replayed_response(original: Sidecar, payload: bytes) -> tuple[Response, int, dict[str, str]]:
-    """202 with the original id for a resend of the same body under a key; 409 for another body."""
-    if hashlib.sha256(payload).hexdigest() != original.sha256:
-        raise Conflict(
-            f"Idempotency-Key {original.idempotency_key!r} was already used for upload {original.id} with a "
-            f"different body (sha256 {original.sha256}); the new data was not accepted: send it under a new key",
-            original.id,
-        )
-    return accepted_response(original, 0)
 
 
 def _write_probe(queue: Queue) -> str | None:
@@ -400,32 +311,10 @@ def _write_probe(queue: Queue) -> str | None:
     return None
 
 
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
-        raise BadUpload(f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters")
-    return key
-
-
 def _error_response(
     settings: Settings, status: int, message: str, cause: BaseException | None = None, **fields: Any
 ) -> Response:
-    """The error body; `trace` (not in PRODUCTION) holds a stack trace only of an exception that
-    explains the error (an internal error, a failed disk write), else null."""
+    """The error body of gateway/upload_route.py's `error_body` as a Flask response."""
     g.rejection_reason = message  # the "rejected" log line says why, in the body's words
-    body: dict[str, Any] = {"error": message, **fields}
-    if not settings.production:
-        body["trace"] = "".join(traceback.format_exception(cause)) if cause is not None else None
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
-
-def short_reason(message: str | None) -> str | None:
-    """The error body's message for a log line, cut to REASON_MAX characters."""
-    if message is None or len(message) <= REASON_MAX:
-        return message
-    return message[:REASON_MAX] + "..."
+    return Response(json_body(error_body(settings, message, cause, **fields)), status=status,
+                    mimetype="application/json")

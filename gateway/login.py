@@ -1,9 +1,10 @@
-"""Logging a request in: the Flask side of authentication (which routes, which client, which user).
+"""Logging a request in: which routes, which client, which user.
 
-`protected(view)` puts the logged-in `User` on `flask.g` before the view runs, or answers 401
+`protected(view)` puts the logged-in `User` on `flask.g` before a Flask view runs, or answers 401
 (no or wrong credentials, with WWW-Authenticate naming the accepted forms) or 429 (too many
-failed logins, with Retry-After). Campbell's Basic form is read only for views protected with
-`campbell=True` (the upload routes of endpoints with `campbell_basic: true`).
+failed logins, with Retry-After); the upload routes (gateway/upload_route.py), which run without
+Flask, call `log_in` with the headers. Campbell's Basic form is read only where `campbell=True`
+(the upload routes of endpoints with `campbell_basic: true`).
 
 The client address that failed logins are counted against is the peer's, or, when the peer is
 one of TRUSTED_PROXIES, the last address in X-Forwarded-For that is not a trusted proxy (what
@@ -69,15 +70,19 @@ class Login:
         return name in self.settings.operators or (user is not None and user.operator)
 
     def _log_in(self, campbell: bool) -> User:
+        return self.log_in(request.headers.get("Authorization"), request.headers.get("X-API-Key"),
+                           request.remote_addr, request.headers.get("X-Forwarded-For"), campbell=campbell)
+
+    def log_in(self, authorization: str | None, api_key: str | None, peer: str | None,
+               forwarded_for: str | None, *, campbell: bool = False) -> User:
+        """The user a request's credential headers log in as; NotLoggedIn (401) or TooManyLogins (429)."""
         try:
-            credentials = presented(request.headers.get("Authorization"), request.headers.get("X-API-Key"),
-                                    campbell=campbell)
+            credentials = presented(authorization, api_key, campbell=campbell)
         except BadCredentials as error:
             raise NotLoggedIn(str(error)) from None
         if credentials is None:
             raise NotLoggedIn(f"authentication required: send {ACCEPTED_FORMS}")
-        address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                                 self.settings.trusted_proxies)
+        address = client_address(peer, forwarded_for, self.settings.trusted_proxies)
         try:
             return self._authenticator.check(credentials, address)
         except LoginRefused as refused:

@@ -148,6 +148,13 @@ def configure_logging(level: str = "INFO", log_format: str = "logfmt") -> None:
     """Every record of this process to stderr as one line of `log_format`, from `level` up."""
     global _formatter
     _formatter = EventFormatter(log_format)
+    # No line shows the caller's file and line, thread or process: skip computing them for every
+    # record (the logging docs' "Optimization"; finding the caller walks the stack, ~1/4 of the
+    # cost of the gateway's one line per upload).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_formatter)
     root = logging.getLogger()

@@ -79,6 +79,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +216,8 @@ class Queue:
             # Names only: the oldest id (waiting_by_endpoint) costs a split per entry, per second and
             # per gateway process, and a backlog can hold tens of thousands of entries.
             self._depth_value = sum(
-                name.endswith(SIDECAR_SUFFIX)
+                sum(map(str.endswith, listdir(self.root / state / endpoint), repeat(SIDECAR_SUFFIX)))
                 for state in WAITING for endpoint in self._endpoints(state)
-                for name in listdir(self.root / state / endpoint)
             )
             self._depth_until = now + DEPTH_CACHE_SECONDS
         return self._depth_value
