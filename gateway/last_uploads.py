@@ -43,7 +43,8 @@ class LastUploadRecorder:
                 self._thread = threading.Thread(target=self._run, name="last-uploads", daemon=True)
                 self._thread.start()
                 atexit.register(self.flush)
-        self._wake.set()
+        if not self._wake.is_set():  # set() takes the event's lock and notifies: once per write is enough
+            self._wake.set()
 
     def flush(self) -> None:
         with self._lock:

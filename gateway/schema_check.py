@@ -27,6 +27,7 @@ from shared.schema_file import WatchedSchema
 from shared.logs import log_event
 
 RELOAD_SECONDS = 1.0  # a changed schema file is noticed within this long, at one stat per second
+COLUMN_CACHE_MAX = 4096  # nodes whose column names are kept (schemas are reloaded, nodes replaced)
 
 log = logging.getLogger("zarr_ingress.gateway")
 
@@ -34,6 +35,7 @@ log = logging.getLogger("zarr_ingress.gateway")
 class SchemaCheck:
     def __init__(self, endpoints: Iterable[Endpoint]) -> None:
         self.schemas: dict[str, WatchedSchema] = {}
+        self._columns: dict[int, _NodeColumns] = {}
         for endpoint in endpoints:
             try:
                 self.schemas[endpoint.name] = WatchedSchema(endpoint.schema_path, min_interval=RELOAD_SECONDS)
@@ -60,35 +62,53 @@ class SchemaCheck:
 
     def columns(self, node: NodeSchema, columns: list[str], extra_columns: str = "ignore") -> list[str]:
         """The upload's columns the node does not know (to be ignored); BadUpload if it cannot go in."""
-        known = node.required_columns() + [c for c in node.variable_columns() if c not in node.required_columns()]
-        known_set = set(known)
-        unknown = [c for c in columns if c not in known_set]
+        names = self._names(node)
+        unknown = [c for c in columns if c not in names.known_set]
         for column in unknown:
-            meant = near_miss(column, known)
+            meant = near_miss(column, names.known)
             if meant is not None:
                 raise BadUpload(
                     f"column {column!r} is not in the schema of node {node.path or '/'!r}: did you mean {meant!r}?"
                 )
         present = set(columns)
-        missing = [c for c in node.required_columns() if c not in present]
+        missing = [c for c in names.required if c not in present]
         if missing:
             raise BadUpload(
                 f"missing required column(s) {', '.join(missing)} for node {node.path or '/'!r}; "
                 f"the upload has {', '.join(columns)}"
             )
-        variables = node.variable_columns()
-        if variables and not present.intersection(variables):
-            others = [c for c in columns if c not in node.required_columns()]
+        if names.variables and present.isdisjoint(names.variables):
+            others = [c for c in columns if c not in names.required]
             raise BadUpload(
                 f"no variable column of node {node.path or '/'!r} in the upload: expected at least one of "
-                f"{', '.join(variables)}; unknown column(s): {', '.join(others) or 'none'}"
+                f"{', '.join(names.variables)}; unknown column(s): {', '.join(others) or 'none'}"
             )
         if unknown and extra_columns == "reject":
             raise BadUpload(
                 f"column(s) {', '.join(unknown)} not in the schema of node {node.path or '/'!r}, and this "
-                f"endpoint rejects extra columns (extra_columns: reject); known columns: {', '.join(known)}"
+                f"endpoint rejects extra columns (extra_columns: reject); known columns: {', '.join(names.known)}"
             )
         return unknown
+
+    def _names(self, node: NodeSchema) -> _NodeColumns:
+        # Per node object, so a reloaded schema (new node objects) is never answered from the old one.
+        entry = self._columns.get(id(node))
+        if entry is None or entry.node is not node:
+            if len(self._columns) > COLUMN_CACHE_MAX:
+                self._columns.clear()
+            entry = self._columns[id(node)] = _NodeColumns(node)
+        return entry
+
+
+class _NodeColumns:
+    """The column names of a node, worked out once: every upload to the node asks for them."""
+
+    def __init__(self, node: NodeSchema) -> None:
+        self.node = node  # kept, so its id is not reused while this entry stands
+        self.required = node.required_columns()
+        self.variables = node.variable_columns()
+        self.known = self.required + [c for c in self.variables if c not in self.required]
+        self.known_set = frozenset(self.known)
 
 
 _SEPARATORS = re.compile(r"[\s_\-.]+")

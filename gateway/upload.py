@@ -68,8 +68,9 @@ def read_upload(request: Request, limit: int, endpoint: Endpoint | None = None) 
         raise TooLarge(f"body of {request.content_length} bytes is over the limit of {limit} bytes")
 
     if not multipart:
-        disposition = parse_options_header(request.headers.get("Content-Disposition", ""))[1].get("filename")
-        name = PurePosixPath((disposition or "").replace("\\", "/")).name[:255] or None
+        disposition = request.headers.get("Content-Disposition")
+        filename = parse_options_header(disposition)[1].get("filename") if disposition else None
+        name = PurePosixPath(filename.replace("\\", "/")).name[:255] or None if filename else None
         if classify is not None:
             fmt = classify(request.mimetype)
         else:

@@ -68,8 +68,16 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, /, 
         logger.log(level, Event(event, fields), exc_info=exc_info)
 
 
+_second: list = [None, ""]  # the last whole second formatted, and its text: lines come many a second
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+    whole = int(record.created)
+    second, text = _second
+    if whole != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second[:] = [whole, text]
+    return f"{text}.{int(record.msecs):03d}Z"
 
 
 def record_fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, object]:
