@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/gateway.py [--seconds 4] [--levels 1,8,32] [--parts table,newconn]
     .venv/bin/python bench/gateway.py --parts drain [--workers 0,10,19,10/2]
+    .venv/bin/python bench/gateway.py --fresh-fs ...   (as root: spools on a new ext4 filesystem)
 
 All servers run under gunicorn with the same `gateway/gunicorn_conf.py` (its defaults unless
 WEB_CONCURRENCY / GUNICORN_THREADS say otherwise), on 127.0.0.1, each with its own spool in a
@@ -28,6 +29,9 @@ median / max of the 3, ratios per repetition, the load average, and the goals of
 "met" / "not met" ("noisy" when the machine's load or the bare app's spread is too high to tell).
 Server CPU per upload is utime + stime of the gunicorn master and workers (/proc) over the run,
 RSS the sum over those processes (PSS, which counts pages shared after fork once, beside it).
+--fresh-fs puts every spool on a new ext4 filesystem (bench/fresh_fs.py, root only): on a disk that
+has seen millions of files come and go, creating a file costs 20 us in one folder and 800 us of
+CPU in the next (ext4's inode search), and the servers would differ by where their folders landed.
 Upstream's FastAPI server is not available on this machine: it is not measured.
 A benchmark that prints figures, never a pass/fail test. BENCH_KEEP=1 keeps the temporary folder.
 """
@@ -35,6 +39,7 @@ A benchmark that prints figures, never a pass/fail test. BENCH_KEEP=1 keeps the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import base64
 import json
 import os
@@ -52,6 +57,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "e2e")]
 
+from fresh_fs import describe, fresh_filesystem  # noqa: E402
 from load_clients import (  # noqa: E402  (bench/ is this script's folder)
     Sample, ServerProcesses, have_wrk, load_average, measured, post, python_load, wrk_load,
 )
@@ -305,14 +311,22 @@ def main() -> int:
     parser.add_argument("--workers", default="0,10,19",
                         help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS] each (default 0,10,19)")
     parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
+    parser.add_argument("--fresh-fs", action="store_true",
+                        help="put every server's spool on a new ext4 filesystem (root; bench/fresh_fs.py)")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        disk = stack.enter_context(fresh_filesystem()) if args.fresh_fs else None
+        return run(args, Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=disk)))
+
+
+def run(args: argparse.Namespace, workdir: Path) -> int:
     parts = set(args.parts.split(","))
-    workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     servers: dict[str, Server] = {}
     results: list[dict] = []
     print(f"gunicorn: WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '(default)')} "
           f"GUNICORN_THREADS={os.environ.get('GUNICORN_THREADS', '(default)')}; 10-row CSV ({len(CSV)} bytes); "
           f"{REPETITIONS} repetitions; {load_average()}")
+    print(f"spools on: {describe(workdir)}{' (a new filesystem: --fresh-fs)' if args.fresh_fs else ''}")
     try:
         if parts & {"table", "newconn"}:
             for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):

@@ -136,6 +136,12 @@ def _timeout_answer(timeout: float, start_response: Callable[..., Any], producti
     if not production:
         answer["trace"] = None  # as the app's error bodies: no exception explains a silent client
     body = json.dumps(answer).encode()
+    # The rest of the body is never read: the connection closes after this answer, and the answer
+    # must say so. gunicorn drops an application's Connection header (hop-by-hop) and decides it
+    # from its Response's must_close, the object whose start_response this is.
+    response = getattr(start_response, "__self__", None)
+    if response is not None and hasattr(response, "must_close"):
+        response.must_close = True
     start_response("408 Request Timeout", [
         ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
     ])

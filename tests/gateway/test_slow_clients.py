@@ -84,6 +84,8 @@ def test_a_stalled_body_is_answered_408_and_closed_after_the_read_timeout(gatewa
         sock.close()
     assert received.startswith(b"HTTP/1.1 408 "), received[:200]
     assert b"READ_TIMEOUT" in received  # the answer names the setting
+    head = received.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"\r\nconnection: close" in head, head  # it says what happens next: the connection closes
     assert READ_TIMEOUT - 0.5 <= took < READ_TIMEOUT + 5, f"closed after {took:.1f} s"
     # The app never saw this request; the rejection is logged all the same, with its reason.
     lines = [line for line in gateway.log.read_text().splitlines() if "event=rejected status=408" in line]
