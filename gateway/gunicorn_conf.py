@@ -25,6 +25,7 @@ from gateway.gunicorn_logs import GatewayLogger
 import gateway.login_limit  # noqa: F401  # its GATEWAY_KEY made here, in the master: every worker shares it
 from gateway.slow_clients import DeadlineWorker
 from shared.config import ConfigError, load_settings
+from shared.fuse.units import parse_units_only
 from shared.logs import configure_logging
 
 try:
@@ -117,6 +118,9 @@ def post_fork(server, worker) -> None:
     # Until the worker sets its own handlers, a stop signal lands in the master's queue (this
     # process's copy); the worker looks there once they are set (gateway/slow_clients.py).
     worker.master_signals = server.SIG_QUEUE
+    # A gateway process reads schemas (units parsed and compared) but never converts values:
+    # pint without numpy, ~10 MB less per worker (shared/fuse/units.py).
+    parse_units_only()
 
 
 def post_worker_init(worker) -> None:

@@ -10,8 +10,6 @@ import math
 import re
 from typing import Any, Mapping
 
-import numpy as np
-
 from . import units
 from .schema import Range
 from .schema_keys import (BOOL_UNITS, DATETIME_KEYS, RANGE_KINDS, STEP_LIMIT_WORDS, TYPE_ALIASES,
@@ -205,6 +203,12 @@ def is_numeric(dtype: str) -> bool:
     return dtype.startswith(("int", "uint", "float", "complex", "bool"))
 
 
+def _integer_range(dtype: str) -> tuple[int, int]:
+    """The values of an integer type (int8 ... uint64), as numpy's iinfo has them."""
+    bits = int(dtype.lstrip("uint"))
+    return (0, 2**bits - 1) if dtype.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
 def _fits(value: Any, dtype: str) -> bool:
     """Whether an ``na_value`` literal is a value of the variable's type (``-999`` of int8 is not)."""
     if dtype.startswith(("str", "datetime64")):
@@ -225,5 +229,5 @@ def _fits(value: Any, dtype: str) -> bool:
         whole = int(value) if not isinstance(value, float) else int(number)
     except ValueError:
         whole = int(number)
-    info = np.iinfo(np.dtype(dtype))
-    return info.min <= whole <= info.max
+    low, high = _integer_range(dtype)
+    return low <= whole <= high

@@ -2,7 +2,8 @@
 
 pandas, xarray and zarr are ~85 MB in every gunicorn worker that imports them; the gateway
 only reads schemas and checks syntax and column names, so they must stay unimported. Each test
-runs a fresh interpreter: this test process has imported them long ago.
+runs a fresh interpreter: this test process has imported them long ago. A gunicorn worker of the
+gateway also loads pint without numpy (it parses units, never converts: ~10 MB a process).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway_helpers import REPO, TEST_DATA
+import requests
+
+from gateway_helpers import AUTH, REPO, TEST_DATA, Gunicorn
 
 WORKER_LIBRARIES = ("pandas", "xarray", "zarr")
 
@@ -52,3 +55,20 @@ def test_the_gateway_checks_csv_json_toa5_and_netcdf_uploads_without_importing_p
     assert outcome["statuses"][5] == 202  # magic bytes checked; its variables are the worker's business
     assert outcome["imported"] == []
 
+
+
+def test_gunicorn_workers_of_the_gateway_map_no_numpy_nor_pandas_after_checking_uploads(tmp_path: Path):
+    gateway = Gunicorn(tmp_path / "queue", tmp_path)
+    try:
+        for endpoint in ("tree", "weather", "sensor"):  # weather converts degF: its units are parsed
+            body = (TEST_DATA / endpoint / "default.csv").read_bytes()
+            answer = requests.post(f"{gateway.url}/api/v1/{endpoint}", data=body, timeout=30,
+                                   headers={**AUTH, "Content-Type": "text/csv"})
+            assert answer.status_code == 202, answer.text
+        children = Path(f"/proc/{gateway.process.pid}/task/{gateway.process.pid}/children").read_text().split()
+        assert len(children) == 2  # WEB_CONCURRENCY=2, both booted (each answered /health or an upload)
+        for pid in children:
+            mapped = Path(f"/proc/{pid}/maps").read_text()
+            assert "numpy" not in mapped and "pandas" not in mapped, f"worker {pid} mapped numpy or pandas"
+    finally:
+        gateway.stop()
