@@ -51,14 +51,14 @@ def _count(folder: Path) -> int:
 
 
 class DrainWorker:
-    def __init__(self, home: Path, backlog: Path, extra_env: dict[str, str]) -> None:
+    def __init__(self, home: Path, backlog: Path, extra_env: dict[str, str], stores: Path | None = None) -> None:
         self.queue_dir = home / "queue"
         shutil.copytree(backlog / "queue", self.queue_dir)
         config = write_config(home / "schemas", {})
         env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "ZF_", "AWS_", "STORE_"))}
         env.update({
             "PYTHONPATH": str(REPO), "QUEUE_DIR": str(self.queue_dir), "ENDPOINTS_CONFIG": str(config),
-            "STORE_ROOT": str(home / "stores"), "AUTH_ENABLED": "false", "WORKER_POLL_SECONDS": "0.5",
+            "STORE_ROOT": str(stores or home / "stores"), "AUTH_ENABLED": "false", "WORKER_POLL_SECONDS": "0.5",
             "WORKER_METRICS_PORT": "0", "WORKER_METRICS_ADDR": "127.0.0.1", "LOG_LEVEL": "WARNING",
             **extra_env,
         })

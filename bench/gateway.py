@@ -235,14 +235,15 @@ def part_newconn(servers: dict[str, Server], seconds: float) -> list[dict]:
              **{kind: [s.__dict__ for s in kind_samples] for kind, kind_samples in samples.items()}}]
 
 
-def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int) -> list[dict]:
+def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int, stores: Path | None) -> list[dict]:
     from drain_workers import DrainWorker, fill_backlog  # noqa: PLC0415  (only this part needs the worker)
 
     if not have_wrk():
         print("\ndrain: needs wrk on PATH; skipped")
         return []
+    where = f"on {describe(stores)}, a filesystem of their own" if stores else "beside the spools"
     print(f"\ndrain: gateway at c = {NEWCONN_LEVEL} (wrk, keep-alive), idle against a worker merging a backlog "
-          f"of {backlog} uploads (local store); {seconds:g} s per phase")
+          f"of {backlog} uploads (local stores {where}); {seconds:g} s per phase")
     gateway = Server("gateway", workdir)
     template = workdir / "backlog-template"
     began = time.monotonic()
@@ -253,7 +254,8 @@ def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int)
         nice, _, move_threads = variant.partition("/")
         env = {"WORKER_NICE": nice, **({"WORKER_MOVE_THREADS": move_threads} if move_threads else {})}
         name = f"nice {nice}" + (f" mv {move_threads}" if move_threads else "")
-        workers[name] = DrainWorker(workdir / f"worker-{variant.replace('/', '-')}", template, env)
+        folder = f"worker-{variant.replace('/', '-')}"
+        workers[name] = DrainWorker(workdir / folder, template, env, stores / folder if stores else None)
     try:
         for worker in workers.values():
             worker.wait_merging()
@@ -313,13 +315,16 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
     parser.add_argument("--fresh-fs", action="store_true",
                         help="put every server's spool on a new ext4 filesystem (root; bench/fresh_fs.py)")
+    parser.add_argument("--store-fs", action="store_true",
+                        help="drain part: the workers' local stores on a second new filesystem (root)")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         disk = stack.enter_context(fresh_filesystem()) if args.fresh_fs else None
-        return run(args, Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=disk)))
+        stores = stack.enter_context(fresh_filesystem()) if args.store_fs else None
+        return run(args, Path(tempfile.mkdtemp(prefix="bench-gateway-", dir=disk)), stores)
 
 
-def run(args: argparse.Namespace, workdir: Path) -> int:
+def run(args: argparse.Namespace, workdir: Path, stores: Path | None = None) -> int:
     parts = set(args.parts.split(","))
     servers: dict[str, Server] = {}
     results: list[dict] = []
@@ -341,7 +346,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             server.stop()
         servers.clear()
         if "drain" in parts:
-            results += part_drain(workdir, args.workers.split(","), args.seconds, args.backlog)
+            results += part_drain(workdir, args.workers.split(","), args.seconds, args.backlog, stores)
     finally:
         for server in servers.values():
             server.stop()
