@@ -1,5 +1,6 @@
-"""`kill -HUP <gunicorn master>`: the users file (and the rest of the configuration) in force at
-once in new workers; one that does not load is refused and the gateway goes on as it was."""
+"""A changed configuration in a running gateway: `kill -HUP <gunicorn master>` puts the users file
+(and the rest) in force at once in new workers; one that does not load is refused and the
+gateway goes on as it was, also when a worker has to start meanwhile."""
 
 from __future__ import annotations
 
@@ -59,9 +60,8 @@ def users_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def gateway(tmp_path: Path, users_file: Path):
-    # One worker: healthy then means every worker has loaded the app. A worker still loading
-    # reads the users file itself, and one that does not validate fails its boot, which stops
-    # gunicorn (the same at a respawn after a crash: not what these tests are about).
+    # One worker: healthy then means every worker has loaded the app, so no worker reads the
+    # files the tests change while it starts (that case: the crash test below).
     server = Gunicorn(tmp_path / "queue", tmp_path, USERS_FILE=str(users_file), BASIC_AUTH_USERS_JSON="{}",
                       WEB_CONCURRENCY="1")
     try:
@@ -114,3 +114,21 @@ def test_check_config_checks_as_a_start_does_and_starts_nothing(tmp_path, users_
     assert refused.stderr.strip().splitlines()[-1].startswith(
         f"zarr-ingress gateway: USERS_FILE {users_file}: users[0] (carol).pasword: unknown key")
     assert "Sekrit-typo-pw" not in refused.stderr
+
+
+def test_a_worker_started_while_the_users_file_does_not_load_waits_and_the_gateway_stays(tmp_path, users_file):
+    gateway = Gunicorn(tmp_path / "queue", tmp_path, USERS_FILE=str(users_file), BASIC_AUTH_USERS_JSON="{}")
+    try:
+        assert upload_status(gateway, "carol", "C4rol-pw") == 202
+        first, second = booted_workers(gateway)
+        users_file.write_text(BAD, encoding="utf-8")
+        os.kill(int(first), signal.SIGKILL)  # a crash: gunicorn starts a worker, which reads the file
+        refused = wait_for_log(gateway, r".*event=worker_boot_refused .*")
+        assert "users[0] (carol).pasword" in refused.group(0) and "Sekrit-typo-pw" not in gateway.log.read_text()
+        assert upload_status(gateway, "carol", "C4rol-pw") == 202  # the other worker: the users in force
+        users_file.write_text(DAVE, encoding="utf-8")
+        os.kill(int(second), signal.SIGKILL)  # only workers started after the fix are left
+        assert upload_status(gateway, "dave1", "D4ve-pw1") == 202
+        assert gateway.process.poll() is None
+    finally:
+        gateway.stop()
