@@ -23,21 +23,21 @@ log = logging.getLogger("zarr_ingress.gateway")
 
 CHECK_TIMEOUT = 120  # seconds; a start's check takes one or two, tens on a loaded machine
 PROGRAM = "zarr-ingress gateway: "  # how gateway/__main__.py starts the line of a bad configuration
-# The `gateway` package this master runs, whatever the working directory holds.
+# `python -m gateway --check-config` of the `gateway` package this master runs, whatever the
+# working directory (first on a child's sys.path, and where `.env` is read) holds.
 SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
+CHECK = ("import sys; sys.path.insert(0, sys.argv[1]); from gateway.__main__ import main; "
+         "sys.exit(main(['--check-config']))")
 
 
 def check_configuration() -> str | None:
-    """None when `python -m gateway --check-config` passes, else the reason it gave."""
+    """None when the configuration check passes, else the reason it gave (its last line)."""
     environ = dict(os.environ)
     # The check's app is not a worker: counts it made would be added to the workers' metrics.
     environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    environ["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_ROOT, environ.get("PYTHONPATH")) if p)
     try:
-        # -P: not the working directory's `gateway`, if it has one, but this one (PYTHONPATH).
-        check = subprocess.run([sys.executable, "-P", "-m", "gateway", "--check-config"], env=environ,
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=CHECK_TIMEOUT)
+        check = subprocess.run([sys.executable, "-c", CHECK, SOURCE_ROOT], env=environ, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=CHECK_TIMEOUT)
     except subprocess.TimeoutExpired:
         return f"the configuration check did not finish within {CHECK_TIMEOUT} s"
     if check.returncode == 0:
