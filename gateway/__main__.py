@@ -3,6 +3,8 @@
 A bad configuration ends here with one line on stderr and exit status 2, before any worker
 starts. Otherwise this process execs gunicorn (so signals reach the gunicorn master directly),
 which serves `gateway.app:create_app()` with `gateway/gunicorn_conf.py`.
+`python -m gateway --check-config` makes the same check and exits (0 when it passes); the
+master runs it before a SIGHUP reload (gateway/reload.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ DOTENV = Path(".env")
 # Read by gunicorn_conf.py (and WEB_CONCURRENCY by gunicorn itself) from the environment only.
 GUNICORN_COUNTS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GRACEFUL_TIMEOUT", "READ_TIMEOUT", "WORKER_CONNECTIONS")
 GUNICORN_VARIABLES = ("HOST", *GUNICORN_COUNTS)
+CHECK_ONLY = "--check-config"  # gunicorn's flag of the same meaning, answered here without gunicorn
 
 
 def prepare_environment() -> None:
@@ -45,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"zarr-ingress gateway: {error}", file=sys.stderr)
         return 2
+    if CHECK_ONLY in args:
+        return 0
     sys.stdout.flush()
     sys.stderr.flush()
     command = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), *args, "gateway.app:create_app()"]

@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 from gateway.gunicorn_logs import GatewayLogger
+from gateway.reload import check_before_reload
 import gateway.login_limit  # noqa: F401  # its GATEWAY_KEY made here, in the master: every worker shares it
 from gateway.slow_clients import DeadlineWorker
 from shared.config import ConfigError, load_settings
@@ -100,6 +101,10 @@ def on_starting(server) -> None:
         pid = name[len(METRICS_PREFIX):].split("-")[0] if name.startswith(METRICS_PREFIX) else ""
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def when_ready(server) -> None:
+    check_before_reload(server)  # SIGHUP: new workers only with a configuration that loads
 
 
 def child_exit(server, worker) -> None:

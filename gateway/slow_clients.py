@@ -30,8 +30,9 @@ import queue
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import gevent
 from gevent import monkey
@@ -39,7 +40,7 @@ from gevent import socket as gevent_socket
 from gevent.threadpool import ThreadPool
 from gunicorn.workers.ggevent import GeventWorker
 
-from shared.config import load_settings
+from shared.config import ConfigError, load_settings
 from shared.logs import log_event
 
 log = logging.getLogger("zarr_ingress.gateway")
@@ -51,6 +52,7 @@ FRAMING_ALLOWANCE = 64 * 1024
 IN_MEMORY_BYTES = 1024 * 1024  # per connection; larger bodies go to a temporary file
 READ_CHUNK = 64 * 1024
 STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+BOOT_RETRY_SECONDS = 5  # a worker whose configuration does not load waits this long before it exits
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Runner = Callable[..., Any]  # runner(function, *args) -> function(*args), wherever it runs
@@ -166,9 +168,12 @@ class DeadlineWorker(GeventWorker):
                         for s in self.sockets]
 
     def load_wsgi(self) -> None:
-        super().load_wsgi()
+        try:
+            super().load_wsgi()
+            settings = load_settings()
+        except ConfigError as error:
+            self.refuse_boot(error)
         self.read_timeout = read_timeout()
-        settings = load_settings()
         body_limit = settings.max_upload_bytes + FRAMING_ALLOWANCE
         pool = ThreadPool(self.cfg.threads)
 
@@ -176,6 +181,19 @@ class DeadlineWorker(GeventWorker):
             return pool.spawn(function, *args).get()  # this greenlet waits, the loop goes on
 
         self.wsgi = buffer_bodies(self.wsgi, body_limit, self.read_timeout, in_thread, production=settings.production)
+
+    def refuse_boot(self, error: ConfigError) -> NoReturn:
+        # The gateway started with a configuration that loaded (gateway/__main__.py checks it), and
+        # a file changed since: a users file saved half-way, a schema with a typo. A worker that
+        # starts now (after a crash, or a SIGHUP racing the edit) cannot load it, and gunicorn halts
+        # the whole gateway when a worker fails to boot, the workers serving with the configuration
+        # in force included. This one says why and exits otherwise, after a pause (no busy loop):
+        # gunicorn starts another, until the file is fixed.
+        log_event(log, "worker_boot_refused", logging.ERROR, reason=str(error),
+                  hint=f"the other workers keep the configuration in force; a new worker tries again in "
+                       f"{BOOT_RETRY_SECONDS} s")
+        time.sleep(BOOT_RETRY_SECONDS)
+        raise SystemExit(1)
 
     # Stop signals around a worker's start. Ctrl-C of `make run` hung 30 s, one stop in four,
     # until the master SIGKILLed a worker that had missed them:

@@ -62,6 +62,12 @@ class SilenceWatch:
         if not self.expected or self.notifier is None or not self.notifier.enabled:
             return
         now = time.time() if now is None else now
+        # Under the book's lock: a logger forgotten meanwhile (`queue loggers --forget`) must not
+        # be written back into the silences from this check's older reading.
+        with self.book.locked():
+            self._check(now)
+
+    def _check(self, now: float) -> None:
         reported = self.book.read_silences()
         silences: dict[str, dict[str, float]] = {}
         for upload in self.book.read():

@@ -10,6 +10,7 @@
     purge --done --older-than 7d | --failed ID...
     adopt OLD_QUEUE_DIR [--dry-run] [--failed]   take over the original server's queue (worker/adopt.py)
     loggers [--silent-for 2h] [--endpoint E]     last upload per logger, longest silent first
+    loggers --forget ENDPOINT LOGGER             a retired logger no longer listed or alerted
                                 (worker/loggers_cli.py)
 
 Every command takes ``--json`` for scripts. Everything goes through ``shared.queue.Queue``, so

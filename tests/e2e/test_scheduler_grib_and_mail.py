@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from datetime import datetime, timezone
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from e2e_stack import PYTHON, REPO, Process, open_local_dataset, wait_until
+from local_http import Answer, LocalHTTP, Request
 
 sys.path.insert(0, str(REPO / "tests" / "migrate"))
 sys.path.insert(0, str(REPO / "tests" / "notify"))
@@ -46,28 +45,16 @@ class FileServer:
     def __init__(self) -> None:
         self.files: dict[str, tuple[int, str, bytes]] = {}
         self.paths: list[str] = []
-        files, paths = self.files, self.paths
+        self.http = LocalHTTP(self._answer)
+        self.port = self.http.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's hook name)
-                paths.append(self.path)
-                status, content_type, body = files.get(self.path.split("?")[0], (404, "text/plain", b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        self.paths.append(request.path)
+        status, content_type, body = self.files.get(request.path.split("?")[0], (404, "text/plain", b"not found"))
+        return Answer(status, body, {"Content-Type": content_type})
 
     def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        self.http.close()
 
 
 @pytest.fixture

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from e2e_stack import PYTHON, REPO, Process, open_local_dataset, wait_until
+from local_http import Answer, LocalHTTP, Request
 
 API_TOKEN = "yr-t0ken-never-shown"
 SITES = {"lysina": 11.5, "bukov": 14.25, "nowhere": None}
@@ -67,47 +66,30 @@ class ForecastServer:
         self.requests: list[tuple[float, str, dict[str, str]]] = []  # (monotonic time, site, headers)
         self.hooks: list[dict] = []
         self.script = {"bukov": [(429, {"Retry-After": "1"}), (503, {})]}
-        server = self
+        self.http = LocalHTTP(self._answer)
+        self.port = self.http.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's hook name)
-                site = parse_qs(urlsplit(self.path).query).get("site", [""])[0]
-                server.requests.append((time.monotonic(), site, dict(self.headers)))
-                steps = server.script.get(site)
-                if steps:
-                    status, headers = steps.pop(0)
-                    return self._send(status, b"busy", headers)
-                if SITES.get(site) is None:
-                    return self._send(404, b"no such site", {})
-                body = json.dumps([{"timestamp": f"2026-06-14T{hour:02d}:00:00Z", "site": site,
-                                    "air_temperature": SITES[site] + hour} for hour in range(3)]).encode()
-                self._send(200, body, {"Content-Type": "application/json"})
-
-            def do_POST(self) -> None:  # noqa: N802
-                server.hooks.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self._send(200, b"ok", {})
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    def _answer(self, request: Request) -> Answer:
+        if request.method == "POST":
+            self.hooks.append(json.loads(request.body))
+            return Answer(200, b"ok")
+        site = parse_qs(urlsplit(request.path).query).get("site", [""])[0]
+        self.requests.append((time.monotonic(), site, request.headers))
+        steps = self.script.get(site)
+        if steps:
+            status, headers = steps.pop(0)
+            return Answer(status, b"busy", headers)
+        if SITES.get(site) is None:
+            return Answer(404, b"no such site")
+        body = json.dumps([{"timestamp": f"2026-06-14T{hour:02d}:00:00Z", "site": site,
+                            "air_temperature": SITES[site] + hour} for hour in range(3)]).encode()
+        return Answer(200, body, {"Content-Type": "application/json"})
 
     def times(self, site: str) -> list[float]:
         return [at for at, requested, _ in self.requests if requested == site]
 
     def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        self.http.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import S3_KEY, S3_SECRET
+from fuse_s3 import S3_KEY, S3_SECRET
 from counting_proxy import CountingProxy
 from fuse_helpers import table
 from shared.fuse import open_store

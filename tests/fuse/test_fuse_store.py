@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import zarr
 
-from conftest import S3_KEY, S3_SECRET, free_port
+from fuse_s3 import S3_KEY, S3_SECRET, free_port
 from counting_proxy import CountingProxy
 from fuse_helpers import one_d_schema, seeded_1d, stored, table
 from shared.fuse import SchemaError, StoreError, open_store

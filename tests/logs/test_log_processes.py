@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -19,6 +17,7 @@ import pytest
 import requests
 
 from e2e_stack import PYTHON, SECRET, Stack, free_port, wait_until
+from local_http import Answer, LocalHTTP, Request
 from logfmt_parser import parse_logfmt
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3]
@@ -60,27 +59,18 @@ class Source:
     """A pull source on 127.0.0.1: JSON rows for oak-01, 404 for any other tree."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's hook name)
-                found = "tree=oak-01&" in self.path
-                body = json.dumps([{"timestamp": "2026-06-14T06:00:00Z", "tree_id": "oak-01", "sap_flow": 9.5}]
-                                  ).encode() if found else b"no such tree"
-                self.send_response(200 if found else 404)
-                self.send_header("Content-Type", "application/json" if found else "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        self.http = LocalHTTP(self._answer)
+        self.port = self.http.port
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+    @staticmethod
+    def _answer(request: Request) -> Answer:
+        if "tree=oak-01&" not in request.path:
+            return Answer(404, b"no such tree", {"Content-Type": "text/plain"})
+        rows = [{"timestamp": "2026-06-14T06:00:00Z", "tree_id": "oak-01", "sap_flow": 9.5}]
+        return Answer(200, json.dumps(rows).encode(), {"Content-Type": "application/json"})
 
     def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        self.http.close()
 
 
 @pytest.fixture
