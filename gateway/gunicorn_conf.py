@@ -129,7 +129,7 @@ def post_fork(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    # The app imports pandas, xarray and zarr (for the schemas): hundreds of thousands of
+    # The app's libraries (flask, pint's unit registry) and the schemas: tens of thousands of
     # long-lived objects that every full garbage collection would walk again during requests.
     gc.collect()
     gc.freeze()
