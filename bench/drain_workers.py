@@ -51,7 +51,8 @@ def _count(folder: Path) -> int:
 
 
 class DrainWorker:
-    def __init__(self, home: Path, backlog: Path, extra_env: dict[str, str], stores: Path | None = None) -> None:
+    def __init__(self, home: Path, backlog: Path, extra_env: dict[str, str], stores: Path | None = None,
+                 idle_class: bool = False) -> None:
         self.queue_dir = home / "queue"
         shutil.copytree(backlog / "queue", self.queue_dir)
         config = write_config(home / "schemas", {})
@@ -63,7 +64,10 @@ class DrainWorker:
             **extra_env,
         })
         self.log = open(home / "worker.log", "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=home,
+        # idle_class: SCHED_IDLE (chrt --idle), below every nice level: the worker gets a CPU only
+        # when nothing else wants it.
+        command = [*(("chrt", "--idle", "0") if idle_class else ()), sys.executable, "-m", "worker"]
+        self.process = subprocess.Popen(command, env=env, cwd=home,
                                         stdout=self.log, stderr=subprocess.STDOUT)
 
     def merged(self) -> int:

@@ -250,12 +250,13 @@ def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int,
     fill_backlog(template / "queue", backlog)
     print(f"  backlog of {backlog} written in {time.monotonic() - began:.0f} s")
     workers = {}
-    for variant in variants:  # "nice" or "nice/move threads"
+    for variant in variants:  # "nice" or "nice/move threads"; nice "idle": SCHED_IDLE
         nice, _, move_threads = variant.partition("/")
-        env = {"WORKER_NICE": nice, **({"WORKER_MOVE_THREADS": move_threads} if move_threads else {})}
-        name = f"nice {nice}" + (f" mv {move_threads}" if move_threads else "")
+        idle_class = nice == "idle"
+        env = {"WORKER_NICE": "0" if idle_class else nice, **({"WORKER_MOVE_THREADS": move_threads} if move_threads else {})}
+        name = ("sched-idle" if idle_class else f"nice {nice}") + (f" mv {move_threads}" if move_threads else "")
         folder = f"worker-{variant.replace('/', '-')}"
-        workers[name] = DrainWorker(workdir / folder, template, env, stores / folder if stores else None)
+        workers[name] = DrainWorker(workdir / folder, template, env, stores / folder if stores else None, idle_class)
     try:
         for worker in workers.values():
             worker.wait_merging()
@@ -311,7 +312,8 @@ def main() -> int:
     parser.add_argument("--threads", default="",
                         help="also the gateway with these GUNICORN_THREADS (e.g. 8,16), taking turns with the others")
     parser.add_argument("--workers", default="0,10,19",
-                        help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS] each (default 0,10,19)")
+                        help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS] each, 'idle' for "
+                             "SCHED_IDLE (default 0,10,19)")
     parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
     parser.add_argument("--fresh-fs", action="store_true",
                         help="put every server's spool on a new ext4 filesystem (root; bench/fresh_fs.py)")
