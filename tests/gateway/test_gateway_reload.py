@@ -116,19 +116,14 @@ def test_check_config_checks_as_a_start_does_and_starts_nothing(tmp_path, users_
     assert "Sekrit-typo-pw" not in refused.stderr
 
 
-def test_a_worker_started_while_the_users_file_does_not_load_waits_and_the_gateway_stays(tmp_path, users_file):
-    gateway = Gunicorn(tmp_path / "queue", tmp_path, USERS_FILE=str(users_file), BASIC_AUTH_USERS_JSON="{}")
-    try:
-        assert upload_status(gateway, "carol", "C4rol-pw") == 202
-        first, second = booted_workers(gateway)
-        users_file.write_text(BAD, encoding="utf-8")
-        os.kill(int(first), signal.SIGKILL)  # a crash: gunicorn starts a worker, which reads the file
-        refused = wait_for_log(gateway, r".*event=worker_boot_refused .*")
-        assert "users[0] (carol).pasword" in refused.group(0) and "Sekrit-typo-pw" not in gateway.log.read_text()
-        assert upload_status(gateway, "carol", "C4rol-pw") == 202  # the other worker: the users in force
-        users_file.write_text(DAVE, encoding="utf-8")
-        os.kill(int(second), signal.SIGKILL)  # only workers started after the fix are left
-        assert upload_status(gateway, "dave1", "D4ve-pw1") == 202
-        assert gateway.process.poll() is None
-    finally:
-        gateway.stop()
+def test_a_worker_started_while_the_users_file_does_not_load_waits_for_the_fix_and_the_gateway_stays(
+        gateway, users_file):
+    assert upload_status(gateway, "carol", "C4rol-pw") == 202
+    (worker,) = booted_workers(gateway)
+    users_file.write_text(BAD, encoding="utf-8")
+    os.kill(int(worker), signal.SIGKILL)  # a crash: gunicorn starts a worker, which reads the file
+    refused = wait_for_log(gateway, r".*event=worker_boot_refused .*")
+    assert "users[0] (carol).pasword" in refused.group(0) and "Sekrit-typo-pw" not in gateway.log.read_text()
+    users_file.write_text(DAVE, encoding="utf-8")
+    assert upload_status(gateway, "dave1", "D4ve-pw1") == 202  # waits for the next worker's start
+    assert gateway.process.poll() is None
