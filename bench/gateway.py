@@ -13,6 +13,7 @@ temporary folder. The load is a 10-row CSV POSTed to /api/v1/tree.
   bare     fsync + rename of payload and sidecar only (bench/bare_wsgi.py): durability itself
   gthread  (--gthread) the gateway on gunicorn's thread workers: what the slow-client workers cost
   gw-tN    (--threads N,...) the gateway with GUNICORN_THREADS=N
+  before   (--baseline-ref REF) the gateway of git REF, exported with git archive
 
 Parts:
   table    wrk (bench/wrk_upload.lua) with c keep-alive connections per level; wrk cannot open a
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import base64
 import json
 import os
@@ -49,6 +51,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -133,6 +136,17 @@ class Server:
         self.log.close()
 
 
+def export(ref: str, workdir: Path) -> Path:
+    """The gateway, shared and scheduler packages and the schemas of git `ref`, for the 'before' server."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "gateway", "shared", "scheduler", "schemas"],
+                             capture_output=True, check=True).stdout
+    target = workdir / f"code-{ref.replace('/', '_')}"
+    target.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
 def keepalive_run(server: Server, concurrency: int, seconds: float, workdir: Path, use_wrk: bool) -> Sample:
     if use_wrk:  # warm-up, not counted
         wrk_load(server.url, concurrency, 1, CSV, AUTHORIZATION, workdir)
@@ -207,7 +221,7 @@ def part_table(servers: dict[str, Server], levels: list[int], seconds: float, wo
         rss = ratios(samples, "gateway", "bare", lambda s: s.rss_mb)
         print(f"  gateway/bare: uploads/s {spread(throughput, 2)}, CPU per upload {spread(cpu, 2)}, RSS {spread(rss, 2)}; "
               f"queue/bare uploads/s {spread(ratios(samples, 'queue', 'bare', lambda s: s.per_second), 2)}")
-        for other in (kind for kind in samples if kind == "gthread" or kind.startswith("gw-t")):
+        for other in (kind for kind in samples if kind in ("gthread", "before") or kind.startswith("gw-t")):
             print(f"  {other}/gateway uploads/s {spread(ratios(samples, other, 'gateway', lambda s: s.per_second), 2)}, "
                   f"CPU per upload {spread(ratios(samples, other, 'gateway', lambda s: s.cpu_ms_per_upload), 2)}")
         if concurrency == 8:
@@ -315,6 +329,8 @@ def main() -> int:
                         help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS] each, 'idle' for "
                              "SCHED_IDLE (default 0,10,19)")
     parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
+    parser.add_argument("--baseline-ref", default="",
+                        help="also the gateway of this git ref ('before'), exported with git archive, taking turns")
     parser.add_argument("--fresh-fs", action="store_true",
                         help="put every server's spool on a new ext4 filesystem (root; bench/fresh_fs.py)")
     parser.add_argument("--store-fs", action="store_true",
@@ -338,6 +354,9 @@ def run(args: argparse.Namespace, workdir: Path, stores: Path | None = None) -> 
         if parts & {"table", "newconn"}:
             for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):
                 servers[kind] = Server(kind, workdir)
+            if args.baseline_ref:
+                code = export(args.baseline_ref, workdir)
+                servers["before"] = Server("gateway", workdir, {"PYTHONPATH": str(code)}, "before")
             for threads in filter(None, args.threads.split(",")):
                 servers[f"gw-t{threads}"] = Server("gateway", workdir, {"GUNICORN_THREADS": threads}, f"gw-t{threads}")
         if "table" in parts:
