@@ -177,11 +177,16 @@ def spread(values: Sequence[float], digits: int = 0) -> str:
     return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
+# The one-minute load average before the first server started: during a run the load average
+# counts the bench's own threads waiting in fsync (8 clients: 5-9 on a quiet machine), so only
+# the load found at the start tells of other work on the machine.
+LOAD_AT_START = os.getloadavg()[0]
+
+
 def noisy(baseline: Sequence[float]) -> str | None:
     """Why figures taken now cannot judge a goal, or None."""
-    load = os.getloadavg()[0]
-    if load > NOISY_LOAD:
-        return f"load average {load:.1f} on {os.cpu_count()} cores"
+    if LOAD_AT_START > NOISY_LOAD:
+        return f"load average {LOAD_AT_START:.1f} on {os.cpu_count()} cores before the run"
     if min(baseline) > 0 and max(baseline) / min(baseline) - 1 > NOISY_SPREAD:
         return f"baseline varies {100 * (max(baseline) / min(baseline) - 1):.0f} % between repetitions"
     return None
