@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import base64
 import json
 import os
@@ -51,7 +50,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +59,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "e2e")]
 
 from fresh_fs import describe, fresh_filesystem  # noqa: E402
+from git_export import export  # noqa: E402
 from load_clients import (  # noqa: E402  (bench/ is this script's folder)
     Sample, ServerProcesses, have_wrk, load_average, measured, post, python_load, wrk_load,
 )
@@ -134,17 +133,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
-
-
-def export(ref: str, workdir: Path) -> Path:
-    """The gateway, shared and scheduler packages and the schemas of git `ref`, for the 'before' server."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "gateway", "shared", "scheduler", "schemas"],
-                             capture_output=True, check=True).stdout
-    target = workdir / f"code-{ref.replace('/', '_')}"
-    target.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target
 
 
 def keepalive_run(server: Server, concurrency: int, seconds: float, workdir: Path, use_wrk: bool) -> Sample:
@@ -360,7 +348,7 @@ def run(args: argparse.Namespace, workdir: Path, stores: Path | None = None) -> 
             for kind in ("gateway", "queue", "bare", *(("gthread",) if args.gthread else ())):
                 servers[kind] = Server(kind, workdir)
             if args.baseline_ref:
-                code = export(args.baseline_ref, workdir)
+                code = export(args.baseline_ref, workdir, ("gateway", "shared", "scheduler", "schemas"))
                 servers["before"] = Server("gateway", workdir, {"PYTHONPATH": str(code)}, "before")
             for threads in filter(None, args.threads.split(",")):
                 servers[f"gw-t{threads}"] = Server("gateway", workdir, {"GUNICORN_THREADS": threads}, f"gw-t{threads}")

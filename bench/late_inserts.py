@@ -16,16 +16,16 @@ the engine before streaming); ``--baseline-ref ''`` skips it. ``--big`` adds N =
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from git_export import export
 
 REPO = Path(__file__).resolve().parents[1]
 STATIONS = 10
@@ -96,17 +96,6 @@ def seed(store: Path, n_times: int) -> None:
                     str(n_times), str(SEED_BATCH), str(STEP), str(T0), str(STATIONS)], check=True)
 
 
-def export(ref: str, folder: Path) -> Path:
-    """The engine of git ``ref`` (shared/ only), for the baseline runs."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "shared"],
-                             capture_output=True, check=True).stdout
-    target = folder / f"code-{ref.replace('/', '_')}"
-    target.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target
-
-
 def run_insert(code: Path, seeded: Path, work: Path, n_times: int, position: str) -> dict:
     store = work / "insert.zarr"
     shutil.rmtree(store, ignore_errors=True)
@@ -145,7 +134,7 @@ def main() -> None:
     try:
         codes = {"new": REPO}
         if args.baseline_ref:
-            codes[args.baseline_ref] = export(args.baseline_ref, work)
+            codes[args.baseline_ref] = export(args.baseline_ref, work, ("shared",))  # the engine alone
         results: dict[tuple[str, int, str], dict] = {}
         for n_times in sizes:
             seeded = work / f"seed-{n_times}.zarr"

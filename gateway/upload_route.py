@@ -91,11 +91,16 @@ def short_reason(message: str | None) -> str | None:
     return message[:REASON_MAX] + "..."
 
 
+def request_path(environ: dict[str, Any]) -> str:
+    """The request's path as text: WSGI carries it as latin-1 of its bytes, which are UTF-8."""
+    return (environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
+
+
 class UploadRequest:
     """What the upload checks read of a request, from its WSGI environ: the interface of
     `flask.Request` that gateway/upload.py uses, without a request context."""
 
-    def __init__(self, environ: dict[str, Any], form_limits: dict[str, int | None]) -> None:
+    def __init__(self, environ: dict[str, Any], form_limits: dict[str, int | None], path: str) -> None:
         self.environ = environ
         self.headers = EnvironHeaders(environ)
         content_type = environ.get("CONTENT_TYPE") or ""
@@ -104,7 +109,7 @@ class UploadRequest:
         self.content_length = int(declared) if declared.isdigit() else None
         self.stream = environ["wsgi.input"]
         self.remote_addr: str | None = environ.get("REMOTE_ADDR")
-        self.path = (environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
+        self.path = path  # decoded (UTF-8) as the router saw it
         self._form_limits = form_limits
 
     @property
@@ -152,20 +157,21 @@ class UploadRoutes:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        path = (environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
+        path = request_path(environ)
         found = self.route(path)
         if found is None:
             return self.app(environ, start_response)
-        status, headers, body = self.answer(environ, *found)
+        status, headers, body = self.answer(environ, *found, path=path)
         data = json_body(body)
         start_response(_STATUS_LINES.get(status) or str(status), [
             ("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers.items(),
         ])
         return [data]
 
-    def answer(self, environ: dict[str, Any], endpoint: Endpoint, raw_node_path: str) -> Answer:
+    def answer(self, environ: dict[str, Any], endpoint: Endpoint, raw_node_path: str, *,
+               path: str | None = None) -> Answer:
         """The answer to an upload, counted and (when it is a refusal) logged with its reason."""
-        request = UploadRequest(environ, self.form_limits)
+        request = UploadRequest(environ, self.form_limits, path if path is not None else request_path(environ))
         reason = None
         try:
             status, headers, body = self.upload(request, endpoint, raw_node_path)
