@@ -408,9 +408,18 @@ class Queue:
                 for state, endpoint, path in files:
                     if state == ACCEPTED and age(path) < STALE_SECONDS:
                         continue  # a gateway may be between its two renames right now
+                    if os.path.exists(str(path) + SIDECAR_SUFFIX):
+                        continue  # its sidecar arrived after the listing passed its name (see below)
                     self._to_orphans(endpoint, path, "payload without sidecar")
                 continue
             winner = max(copies, key=lambda item: (item.sidecar.revision, _TIE_RANK[item.state]))
+            # A listing is no snapshot: while a gateway publishes (payload renamed in, then its
+            # sidecar) or an operator retries, a listing of a busy folder can return a sidecar and
+            # not the payload renamed in before it (ext4's hash order). The files themselves are
+            # the truth: without this look, a whole item that got its 202 went to orphans/.
+            files = [f for f in files if f[2].exists()]
+            if winner.payload_path.exists() and all(f[2] != winner.payload_path for f in files):
+                files.append((winner.state, winner.endpoint, winner.payload_path))
             touched = False
             for loser in copies:
                 if loser is not winner:

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -336,3 +337,35 @@ def test_sigkill_during_state_changes_leaves_every_item_in_exactly_one_state(tmp
                 assert hashlib.sha256(item.read_payload()).hexdigest() == item.sidecar.sha256
         assert set(states) == set(payloads)
         assert ACTIVE not in states.values()
+
+
+def _publish_for(root: str, seconds: float, out) -> None:
+    queue, ids, deadline = Queue(Path(root)), [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ids.append(enqueue(queue).id)
+    out.put(ids)
+
+
+def test_recover_while_gateways_publish_never_takes_a_whole_item_for_an_orphan(tmp_path):
+    """A worker starting (recover) while gateways publish into a busy accepted/ folder: a listing
+    taken during the publishes is no snapshot and can show a sidecar without the payload renamed
+    in just before it. Every item a gateway published must stay whole and waiting."""
+    queue = Queue(tmp_path)
+    with ThreadPoolExecutor(8) as pool:  # a big folder: its listing takes long and hashes the names
+        before = list(pool.map(lambda _: enqueue(queue).id, range(3000)))
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    publishers = [ctx.Process(target=_publish_for, args=(str(tmp_path), 4.0, out)) for _ in range(2)]
+    for process in publishers:
+        process.start()
+    deadline, rounds = time.monotonic() + 4.0, 0
+    while time.monotonic() < deadline:
+        queue.recover()
+        rounds += 1
+    published = [upload_id for _ in publishers for upload_id in out.get(timeout=60)]
+    for process in publishers:
+        process.join(timeout=60)
+    assert rounds >= 3 and len(published) >= 200, (rounds, len(published))
+    orphans = sorted(path.name for path in (tmp_path / "orphans").rglob("*") if path.is_file())
+    assert not orphans, f"{len(orphans)} whole items taken for orphans, e.g. {orphans[:3]}"
+    assert sorted(item.id for item in queue.items("accepted")) == sorted(before + published)
