@@ -23,10 +23,11 @@ Parts:
            new connection per request, so these are keep-alive figures. Without wrk on PATH, the
            Python client (new connection per request) takes its place.
   newconn  the Python client at c = 8, a new connection per request as loggers send them.
-  drain    the gateway at c = 8 (wrk) while nothing else runs, against its rate while a real
-           worker (`python -m worker`) merges a backlog of its own into a local store, one
-           worker per --workers entry (WORKER_NICE, or WORKER_NICE/WORKER_MOVE_THREADS); workers not
-           measured are paused (SIGSTOP).
+  drain    per --workers entry a gateway and a real worker (`python -m worker`) on one queue that
+           holds a backlog, as in production: the gateway at c = 8 (wrk) with its worker paused
+           (SIGSTOP), against the same gateway while the worker merges the backlog and what the
+           gateway queues into a local store. An entry is WORKER_NICE[/WORKER_MOVE_THREADS]
+           [:WORKER_BUSY_SHARE] ("idle": SCHED_IDLE; a share of 1: no pacing, worker/pacing.py).
 Every figure is taken in 3 repetitions in which the servers (phases) take turns, in an order
 rotated per repetition, so that the machine's other load hits all alike; printed are min /
 median / max of the 3, ratios per repetition, the load average, and the goals of issue 11 as
@@ -261,21 +262,27 @@ def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int,
         print("\ndrain: needs wrk on PATH; skipped")
         return []
     where = f"on {describe(stores)}, a filesystem of their own" if stores else "beside the spools"
-    print(f"\ndrain: gateway at c = {NEWCONN_LEVEL} (wrk, keep-alive), idle against a worker merging a backlog "
-          f"of {backlog} uploads (local stores {where}); {seconds:g} s per phase")
-    gateway = Server("gateway", workdir)
+    print(f"\ndrain: a gateway at c = {NEWCONN_LEVEL} (wrk, keep-alive) with its worker paused, against the same "
+          f"gateway while its worker merges a backlog of {backlog} uploads plus what the gateway queues "
+          f"(one queue, as in production; local stores {where}); {seconds:g} s per phase")
     template = workdir / "backlog-template"
     began = time.monotonic()
     fill_backlog(template / "queue", backlog)
     print(f"  backlog of {backlog} written in {time.monotonic() - began:.0f} s")
-    workers = {}
-    for variant in variants:  # "nice" or "nice/move threads"; nice "idle": SCHED_IDLE
-        nice, _, move_threads = variant.partition("/")
+    workers, gateways = {}, {}
+    for variant in variants:  # NICE[/MOVE_THREADS][:BUSY_SHARE]; NICE "idle": SCHED_IDLE
+        rest, _, share = variant.partition(":")
+        nice, _, move_threads = rest.partition("/")
         idle_class = nice == "idle"
-        env = {"WORKER_NICE": "0" if idle_class else nice, **({"WORKER_MOVE_THREADS": move_threads} if move_threads else {})}
-        name = ("sched-idle" if idle_class else f"nice {nice}") + (f" mv {move_threads}" if move_threads else "")
-        folder = f"worker-{variant.replace('/', '-')}"
+        env = {"WORKER_NICE": "0" if idle_class else nice, "QUEUE_MAX_ITEMS": str(10**9),
+               **({"WORKER_MOVE_THREADS": move_threads} if move_threads else {}),
+               **({"WORKER_BUSY_SHARE": share} if share else {})}
+        name = ("sched-idle" if idle_class else f"nice {nice}") + (f" mv {move_threads}" if move_threads else "") \
+            + (f" share {share}" if share else "")
+        folder = f"worker-{variant.replace('/', '-').replace(':', '-')}"
         workers[name] = DrainWorker(workdir / folder, template, env, stores / folder if stores else None, idle_class)
+        gateways[name] = Server("gateway", workdir, {"QUEUE_DIR": str(workers[name].queue_dir)}, f"gw-{folder}")
+    samples: dict[str, list[Sample]] = {}
     try:
         for worker in workers.values():
             worker.wait_merging()
@@ -283,9 +290,10 @@ def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int,
 
         merging: dict[str, list[float]] = {name: [0, 0.0] for name in workers}  # merged, seconds
 
-        def phase(name: str) -> Sample:
-            worker = workers.get(name)
-            if worker is not None:
+        def phase(key: str) -> Sample:
+            name, busy = key.removeprefix("idle "), not key.startswith("idle ")
+            worker, gateway = workers[name], gateways[name]
+            if busy:
                 worker.resume()
                 time.sleep(0.5)  # back at work before the load starts
                 merged, began = worker.merged(), time.monotonic()
@@ -293,33 +301,34 @@ def part_drain(workdir: Path, variants: list[str], seconds: float, backlog: int,
                 return measured(gateway.processes,
                                 lambda: wrk_load(gateway.url, NEWCONN_LEVEL, seconds, CSV, AUTHORIZATION, workdir))
             finally:
-                if worker is not None:
+                if busy:
                     worker.pause()
                     merging[name][0] += worker.merged() - merged
                     merging[name][1] += time.monotonic() - began
                     if worker.waiting() == 0:
                         print(f"  warning: the worker at {name} ran out of backlog: raise --backlog")
 
-        samples = in_turns(["idle", *workers], phase)
+        samples = in_turns([key for name in workers for key in (f"idle {name}", name)], phase)
         print(f"  {load_average()}")
-        print(f"  {'phase':<8} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | "
+        print(f"  {'phase':<22} {'uploads/s min/med/max':>20} | {'p50 ms':>17} | {'p99 ms':>18} | {'CPU ms/upload':>18} | "
               "worker merged/s")
-        for name, phase_samples in samples.items():
-            merged = f"{merging[name][0] / merging[name][1]:.0f}" if name in workers else "-"
-            print(f"  {name:<8} {spread([s.per_second for s in phase_samples]):>20} | "
+        for key, phase_samples in samples.items():
+            merged = f"{merging[key][0] / merging[key][1]:.0f}" if key in workers else "-"
+            print(f"  {key:<22} {spread([s.per_second for s in phase_samples]):>20} | "
                   f"{spread([s.p50_ms for s in phase_samples], 1):>17} | {spread([s.p99_ms for s in phase_samples], 1):>18} | "
                   f"{spread([s.cpu_ms_per_upload for s in phase_samples], 2):>18} | {merged}")
-        noise = noisy([s.per_second for s in samples["idle"]])
         for name in workers:
-            busy = ratios(samples, name, "idle", lambda s: s.per_second)
+            noise = noisy([s.per_second for s in samples[f"idle {name}"]])
+            busy = ratios(samples, name, f"idle {name}", lambda s: s.per_second)
             print(f"  {name}: busy/idle {spread(busy, 2)}; goal within 10 % of idle (median): "
                   f"{verdict(statistics.median(busy), GOAL_BUSY, True, noise)}")
     finally:
         for worker in workers.values():
             worker.stop()
-        gateway.stop()
+        for gateway in gateways.values():
+            gateway.stop()
     return [{"part": "drain", "load_average": os.getloadavg(),
-             **{name: [s.__dict__ for s in phase_samples] for name, phase_samples in samples.items()}}]
+             **{key: [s.__dict__ for s in phase_samples] for key, phase_samples in samples.items()}}]
 
 
 def main() -> int:
@@ -330,9 +339,10 @@ def main() -> int:
     parser.add_argument("--gthread", action="store_true", help="also the gateway on gunicorn's thread workers")
     parser.add_argument("--threads", default="",
                         help="also the gateway with these GUNICORN_THREADS (e.g. 8,16), taking turns with the others")
-    parser.add_argument("--workers", default="0,10,19",
-                        help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS] each, 'idle' for "
-                             "SCHED_IDLE (default 0,10,19)")
+    parser.add_argument("--workers", default="10:1,10",
+                        help="the drain part's workers: WORKER_NICE[/WORKER_MOVE_THREADS][:WORKER_BUSY_SHARE] each, "
+                             "'idle' for SCHED_IDLE, share 1 for no pacing (default 10:1,10: without and with the "
+                             "default pacing)")
     parser.add_argument("--backlog", type=int, default=20000, help="uploads per worker in the drain part")
     parser.add_argument("--baseline-ref", default="",
                         help="also the gateway of this git ref ('before'), exported with git archive, taking turns")

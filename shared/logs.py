@@ -170,7 +170,7 @@ def configure_logging(level: str = "INFO", log_format: str = "logfmt") -> None:
     root.setLevel(level.upper())
     # Python's warnings (a library's FutureWarning) would go to stderr as several raw lines.
     logging.captureWarnings(True)
-    # Library chatter (botocore retries, watchdog internals) is not a lifecycle event.
-    for noisy in ("botocore", "aiobotocore", "s3fs", "urllib3", "watchdog", "asyncio"):
+    # Library chatter (botocore retries, s3fs internals) is not a lifecycle event.
+    for noisy in ("botocore", "aiobotocore", "s3fs", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("asyncio").addFilter(_DROP_ABANDONED_SESSIONS)  # once: addFilter skips a known one

@@ -9,6 +9,7 @@ its own lane (a thread), so a store that is down pauses only its own endpoint.
     policy.py     which errors are permanent, which are transient; the backoff between retries
     heartbeat.py  QUEUE_DIR/worker.heartbeat, read by the gateway's /ready and `queue status`
     metrics.py    the worker's Prometheus metrics
-    watch.py      watchdog events as a hint that new items arrived
+    watch.py      the queue's id counter, read ten times a second, wakes the lanes
+    pacing.py     ingest first: while uploads pour in, the worker holds its CPU to a share
     queue_cli.py  `zarr-ingress queue ...`, the operator's commands
 """

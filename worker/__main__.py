@@ -16,6 +16,7 @@ from shared.plugins import load_extractors
 
 from worker.alerts import DEFAULT_STORE_DOWN_MINUTES
 from worker.lane import LaneConfig
+from worker.pacing import PaceConfig
 from shared.logs import configure_logging, log_event
 from worker.payloads import PayloadReader
 from worker.service import Worker
@@ -56,6 +57,33 @@ def env_minutes(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def env_number(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    text = environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {text!r}") from None
+    if not low < value <= high:
+        most = f" and at most {high:g}" if high != float("inf") else ""
+        raise ConfigError(f"{name}: {value:g} must be above {low:g}{most}")
+    return value
+
+
+def pace_config(environ: Mapping[str, str], queue_max_items: int) -> PaceConfig:
+    """Not Settings fields (like WORKER_NICE): tuning for a worker sharing a machine with a gateway.
+    The backlog past which pacing stops is half of QUEUE_MAX_ITEMS unless WORKER_BUSY_BACKLOG
+    says otherwise: the queue never fills up because the worker was holding back."""
+    default = PaceConfig()
+    backlog = env_int(environ, "WORKER_BUSY_BACKLOG", queue_max_items // 2)
+    if backlog < 0:
+        raise ConfigError(f"WORKER_BUSY_BACKLOG: {backlog} must be 0 or more waiting items")
+    return PaceConfig(
+        busy_uploads=env_number(environ, "WORKER_BUSY_UPLOADS", default.busy_uploads, 0, float("inf")),
+        share=env_number(environ, "WORKER_BUSY_SHARE", default.share, 0, 1),
+        max_backlog=backlog,
+    )
+
+
 def payload_readers(settings: Settings) -> dict[str, PayloadReader]:
     """Every endpoint's reader; every configured extractor imported and checked (ConfigError)."""
     extractors = load_extractors(settings.queue_endpoints)
@@ -84,6 +112,7 @@ def build_worker(settings: Settings, environ: Mapping[str, str]) -> Worker:
         notifier=notifier_from(environ, settings.smtp, process="worker"),
         store_down_seconds=60 * env_minutes(environ, "NOTIFY_STORE_DOWN_MINUTES", DEFAULT_STORE_DOWN_MINUTES),
         expected_intervals={e.name: e.expect_every for e in settings.endpoints if e.expect_every},
+        pacing=pace_config(environ, settings.queue_max_items),
     )
 
 

@@ -42,6 +42,7 @@ from worker.finishes import IN_FLIGHT, Finish, Finishes
 from worker.metrics import WorkerMetrics
 from worker.policy import Backoff, Verdict, classify, gives_up
 from shared.logs import log_event
+from worker.pacing import Pacer
 from worker.payloads import PayloadReader
 from worker.readahead import ReadAhead
 
@@ -91,8 +92,10 @@ class Lane(threading.Thread):
         reader: PayloadReader | None = None,
         notifier: Notifier | None = None,
         store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
+        pacer: Pacer | None = None,
     ) -> None:
         super().__init__(name=f"lane-{endpoint}", daemon=True)
+        self.pacer = pacer  # ingest first: pauses between batches while uploads pour in
         self.notifier = notifier
         self.outage = StoreOutage(endpoint, notifier, store_down_seconds)
         self.reader = reader or PayloadReader()  # payload -> table: parser, binary or extractor
@@ -171,11 +174,15 @@ class Lane(threading.Thread):
                 return
             solo = items[0].sidecar.id <= self.solo_through
             most = 1 if solo else self.config.batch_items
+            if self.pacer is not None:
+                most = self.pacer.batch_items(most)
             self._read_ahead.start(items[:most])
             batch = plan_batch(items, self._read_ahead.payload, most, self.config.batch_rows)
             items = items[len(batch):]
             self._read_ahead.start(items[:most])  # read while this batch merges
             self.process(batch)
+            if self.pacer is not None:
+                self.pacer.pace(self.stop)  # after the batch's completion record: nothing half done
 
     # -- state for operators --------------------------------------------------------------------
     def report(self) -> dict[str, str | None]:

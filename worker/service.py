@@ -2,7 +2,7 @@
 
 Start-up: wait for ``QUEUE_DIR/worker.lock`` (a second worker is a hot standby: the OS drops
 the lock the moment its holder dies, and the standby takes over within a poll interval), repair
-what a dead worker left (``Queue.recover``), then start the lanes and the watcher. While running:
+what a dead worker left (``Queue.recover``), then start the lanes and the arrival watch. While running:
 write the heartbeat (with each lane's state), log a lane stuck in one store call every
 STALL_LOG_SECONDS (a hung S3 is never silent), prune done/. On SIGTERM/SIGINT: let each lane finish the batch in progress
 (every queue step is a rename, so nothing is ever half-moved), then release the lock.
@@ -28,7 +28,8 @@ from worker.lane import Lane, LaneConfig
 from worker.payloads import PayloadReader
 from shared.logs import log_event
 from worker.metrics import WorkerMetrics
-from worker.watch import start_watching
+from worker.pacing import PaceConfig, Pacer
+from worker.watch import ArrivalWatch
 
 log = logging.getLogger("worker")
 
@@ -55,7 +56,10 @@ class Worker:
         store_down_seconds: float = DEFAULT_STORE_DOWN_MINUTES * 60,
         stall_log_seconds: float = STALL_LOG_SECONDS,
         expected_intervals: Mapping[str, float] | None = None,
+        pacing: PaceConfig | None = None,
     ) -> None:
+        self.pacing = pacing or PaceConfig()
+        self.pacer: Pacer | None = None  # made with the queue, when the lock is held
         self.notifier = notifier  # operators' digest: failed uploads, long store outages, silent loggers
         self.silence = SilenceWatch(LoggerBook(queue_dir), expected_intervals or {}, notifier)
         self.store_down_seconds = store_down_seconds
@@ -110,6 +114,7 @@ class Worker:
         started_at = datetime.now(timezone.utc)
         write_heartbeat(self.queue_dir, started_at)
         queue = Queue(self.queue_dir)
+        self.pacer = Pacer(self.pacing)
         recovered = queue.recover()
         log_event(log, "started", queue=self.queue_dir, endpoints=",".join(self.schemas), recovered=len(recovered))
         for item in recovered:
@@ -121,10 +126,11 @@ class Worker:
         for name, schema in self.schemas.items():
             self.lanes[name] = Lane(name, schema, queue, self.config, self.metrics, self.stop, self.environ,
                                     reader=self.readers.get(name), notifier=self.notifier,
-                                    store_down_seconds=self.store_down_seconds)
-        observer = start_watching(self.queue_dir / "accepted", self._wake)
+                                    store_down_seconds=self.store_down_seconds, pacer=self.pacer)
+        watch = ArrivalWatch(queue, self.wake_lanes, self.stop, self.pacer.observe)
         for lane in self.lanes.values():
             lane.start()
+        watch.start()
         self._report_unknown_endpoints(queue)
 
         next_prune = 0.0
@@ -140,9 +146,7 @@ class Worker:
                 self.stop.wait(HEARTBEAT_SECONDS)
         finally:
             self.request_stop("shutdown")
-            if observer is not None:
-                observer.stop()
-                observer.join(5)
+            watch.join(5)
             deadline = time.monotonic() + SHUTDOWN_SECONDS
             for lane in self.lanes.values():
                 lane.join(max(0.0, deadline - time.monotonic()))
@@ -177,11 +181,8 @@ class Worker:
         waiting = queue.waiting_by_endpoint()
         for name in self.lanes:
             self.metrics.waiting.labels(name).set(waiting.get(name, (0, None))[0])
-
-    def _wake(self, endpoint: str) -> None:
-        lane = self.lanes.get(endpoint)
-        if lane is not None:
-            lane.wake()
+        if self.pacer is not None:
+            self.pacer.set_backlog(sum(count for count, _ in waiting.values()))
 
     def _prune(self, queue: Queue) -> None:
         try:
@@ -193,7 +194,9 @@ class Worker:
             log_event(log, "pruned", removed=removed, older_than_days=self.done_retention.days)
 
     def _report_unknown_endpoints(self, queue: Queue) -> None:
-        unknown = sorted({item.sidecar.endpoint for item in queue.scan()} - set(self.schemas))
+        # Folder names only: reading every sidecar of a backlog took seconds at each start.
+        waiting = {endpoint for endpoint, (count, _) in queue.waiting_by_endpoint().items() if count}
+        unknown = sorted(waiting - set(self.schemas))
         for endpoint in unknown:
             log_event(log, "unknown_endpoint", logging.WARNING, endpoint=endpoint,
                       hint="items wait until the endpoint is configured again")

@@ -12,7 +12,7 @@ Layout under the queue root (DESIGN.md section 3)::
     batches/<endpoint>/<batch id>.json    a merged batch whose moves to done/ are under way (batches.py)
     idempotency/<endpoint>/<key-hash>.json  sidecar of the first upload with that Idempotency-Key
     idempotency/locks/<nn>.lock           256 striped flock files guarding those index files
-    ids.counter                           last upload id (as nanoseconds), under flock
+    ids.counter                           last upload id (as nanoseconds) and ids handed out, under flock
 
 Upload ids look like ``20261124T021105_123456789Z``: a UTC time with nanoseconds, fixed width, so
 they sort as plain strings. Each id is ``max(time_ns(), last + 1)`` of a counter read and written
@@ -21,7 +21,8 @@ were handed out, across gunicorn workers and threads, within one nanosecond, and
 clock steps back. An id is taken before the upload is written, so an upload that got its 202
 before another one was sent always has the smaller id. (The counter is not fsynced: after a power
 loss *and* a clock stepped back, new ids could sort before old ones; both at once are rare and the
-price of an fsync per upload is not.)
+price of an fsync per upload is not.) Beside the last id the counter keeps how many ids it has
+handed out: the worker reads it to see how fast uploads arrive (worker/pacing.py).
 
 Publishing (``enqueue``): payload and sidecar are written into ``tmp/`` and fsynced, the payload is
 renamed into ``accepted/<endpoint>/``, then the sidecar (the commit point), then the directory is
@@ -485,15 +486,21 @@ class Queue:
         fd = os.open(self._counter, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                last = int(os.pread(fd, 32, 0).strip() or 0)
-            except ValueError:
-                last = 0
+            last, handed_out = _counter_fields(os.pread(fd, 64, 0))
             value = max(time.time_ns(), last + 1)
-            os.pwrite(fd, b"%020d\n" % value, 0)
+            os.pwrite(fd, b"%020d %020d\n" % (value, handed_out + 1), 0)
         finally:
             os.close(fd)  # also releases the lock
         return format_id(value)
+
+    def ids_handed_out(self) -> int:
+        """How many ids the gateways have handed out from this queue's counter (the worker's
+        measure of how fast uploads arrive, worker/pacing.py). 0 before the first upload."""
+        try:
+            with open(self._counter, "rb") as file:
+                return _counter_fields(file.read(64))[1]
+        except FileNotFoundError:
+            return 0
 
     def _publish(self, endpoint: str, payload: bytes, fields: dict[str, Any]) -> Sidecar:
         sidecar = Sidecar(
@@ -598,6 +605,16 @@ class Queue:
         write_synced((tmp, data))
         os.replace(tmp, path)
         fsync_dir(path.parent)
+
+
+def _counter_fields(data: bytes) -> tuple[int, int]:
+    """(last id in nanoseconds, ids handed out) of ids.counter; a counter written before the count
+    was kept holds the last id alone, and an unreadable one counts as empty."""
+    try:
+        fields = [int(field) for field in data.split()]
+    except ValueError:
+        return 0, 0
+    return (fields[0] if fields else 0), (fields[1] if len(fields) > 1 else 0)
 
 
 def _read_index(index: Path) -> Sidecar | None:

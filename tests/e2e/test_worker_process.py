@@ -6,6 +6,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from shared.queue import Queue
 
 from e2e_stack import wait_until
@@ -113,7 +115,7 @@ def _get(requests, url: str) -> str | None:
         return None
 
 
-def test_a_new_upload_is_merged_at_once_by_its_filesystem_event_not_at_the_next_rescan(make_stack, tmp_path):
+def test_a_new_upload_is_merged_at_once_by_the_arrival_watch_not_at_the_next_rescan(make_stack, tmp_path):
     stack = make_stack(store_root=tmp_path / "stores", extra_env={"WORKER_POLL_SECONDS": "60"})
     worker = stack.start_worker()
     wait_until(lambda: heartbeat_pid(stack) == worker.pid, 60, "worker running")
@@ -134,3 +136,35 @@ def test_store_root_from_dotenv_puts_the_stores_on_the_local_disk(make_stack, tm
     wait_until(lambda: stack.count("done") == 3, 60, f"merged into STORE_ROOT from .env:\n{worker.log()[-2000:]}")
     assert stack.count("failed") == 0
     assert (stores / "zarr-fuse-ingress" / "tree.zarr" / "zarr.json").is_file()
+
+
+def flood(stack, seconds: float, most: int = 3000) -> list[str]:
+    """Uploads queued as fast as one thread can (Queue.enqueue, the gateway's own path), for
+    `seconds` or `most` uploads, whichever comes first."""
+    queue, ids, deadline = Queue(stack.queue_dir), [], time.monotonic() + seconds
+    while time.monotonic() < deadline and len(ids) < most:
+        hour = len(ids) % 24
+        ids.append(queue.enqueue("tree", TREE.format(hour=hour, value=len(ids)).encode(), format="csv").id)
+    return ids
+
+
+@pytest.mark.parametrize("share, paced", [("0.05", True), ("1", False)])
+def test_a_flood_of_uploads_paces_the_worker_and_all_of_it_merges_in_order_after(make_stack, tmp_path, share, paced):
+    stack = make_stack(store_root=tmp_path / "stores")
+    worker = stack.start_worker(env={"WORKER_BUSY_UPLOADS": "40", "WORKER_BUSY_SHARE": share, "WORKER_NICE": "0"})
+    wait_until(lambda: heartbeat_pid(stack) == worker.pid, 60, "worker running")
+    enqueue(stack, 1)
+    stack.wait_drained(1, 60)  # the merge engine is loaded and the first rate sample taken
+    ids = [stack.ids("done")[0], *flood(stack, seconds=4)]
+    rate = (len(ids) - 1) / 4
+    assert rate >= 80, f"the flood was only {rate:.0f} uploads/s: not a test of pacing"
+    stack.wait_drained(len(ids), 180)
+    log = worker.log()
+    assert merged_ids(log) == ids  # nothing lost, nothing twice, in acceptance order
+    assert stack.count("failed") == 0
+    if paced:
+        assert log.index("event=pacing_started") < log.index("event=pacing_ended"), log[-3000:]
+        ended = re.search(r"event=pacing_ended rate=\d+ paused_seconds=([\d.]+)", log)
+        assert ended and float(ended.group(1)) > 0, log[-3000:]
+    else:
+        assert "event=pacing_" not in log

@@ -61,6 +61,15 @@ def test_ids_keep_increasing_when_the_clock_is_behind_the_last_id(tmp_path):
     assert first == format_id(future + 1) and second == format_id(future + 2)
 
 
+def test_the_counter_counts_every_id_handed_out_and_reads_a_counter_of_the_old_form(tmp_path):
+    queue = Queue(tmp_path)
+    assert queue.ids_handed_out() == 0  # before the first upload: no counter file yet
+    (tmp_path / "ids.counter").write_text(f"{time.time_ns():020d}\n")  # written before the count was kept
+    assert queue.ids_handed_out() == 0
+    ids = [enqueue(queue).id for _ in range(5)]
+    assert queue.ids_handed_out() == 5 and ids == sorted(ids)
+
+
 def _take_ids(root: str, count: int, out) -> None:
     queue = Queue(Path(root))
     out.put([queue._next_id() for _ in range(count)])
@@ -78,6 +87,7 @@ def test_ids_from_concurrent_processes_are_unique_and_increasing_per_process(tmp
     everything = [i for ids in results for i in ids]
     assert len(set(everything)) == len(everything) == 1200
     assert all(ids == sorted(ids) for ids in results)
+    assert Queue(tmp_path).ids_handed_out() == 1200  # the count of four processes, none lost
 
 
 def test_scan_sees_whole_items_only_in_id_order_across_endpoints(tmp_path):
