@@ -43,6 +43,10 @@ class WorkerMetrics:
             "zarr_ingress_worker_store_errors", "Failed attempts to open or write an endpoint's store (retried)",
             ["endpoint"], registry=self.registry,
         )
+        self.paced_seconds = Counter(
+            "zarr_ingress_worker_paced_seconds", "Seconds the lanes paused between batches to leave the CPUs to "
+            "the gateway while uploads poured in (worker/pacing.py)", registry=self.registry,
+        )
         self.waiting = Gauge(
             "zarr_ingress_worker_waiting", "Uploads not yet merged (accepted or active)", ["endpoint"], registry=self.registry
         )

@@ -59,9 +59,10 @@ class Pacer:
     and `cpu` are the wall clock and the process's CPU time."""
 
     def __init__(self, config: PaceConfig, clock: Callable[[], float] = time.monotonic,
-                 cpu: Callable[[], float] = time.process_time) -> None:
+                 cpu: Callable[[], float] = time.process_time, on_pause: Callable[[float], None] | None = None) -> None:
         self.config = config
         self._clock, self._cpu = clock, cpu
+        self._on_pause = on_pause  # each pause's seconds (the worker's paced_seconds metric)
         self._samples: deque[tuple[float, int]] = deque()  # (clock, count), oldest first
         self._lock = threading.Lock()
         self._backlog = 0
@@ -127,6 +128,8 @@ class Pacer:
             stop.wait(step)
             with self._lock:
                 self.paused_seconds += step
+            if self._on_pause is not None:
+                self._on_pause(step)
 
     def _busy(self) -> bool:
         """At or above the rate; once pacing, until below half of it (no flapping at the edge)."""

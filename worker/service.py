@@ -114,7 +114,7 @@ class Worker:
         started_at = datetime.now(timezone.utc)
         write_heartbeat(self.queue_dir, started_at)
         queue = Queue(self.queue_dir)
-        self.pacer = Pacer(self.pacing)
+        self.pacer = Pacer(self.pacing, on_pause=self.metrics.paced_seconds.inc)
         recovered = queue.recover()
         log_event(log, "started", queue=self.queue_dir, endpoints=",".join(self.schemas), recovered=len(recovered))
         for item in recovered:

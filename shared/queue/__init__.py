@@ -104,6 +104,9 @@ _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 STALE_SECONDS = 60.0  # tmp leftovers and sidecar-less payloads older than this are not in flight
 DEPTH_CACHE_SECONDS = 1.0
+# Listing a backlog is not free (20,000 items: 40-50 ms of a gateway process): it is redone at
+# most DEPTH_CACHE_SECONDS apart and no more often than keeps it under this share of the time.
+DEPTH_LISTING_SHARE = 0.02
 _LOCK_STRIPES = 256
 
 
@@ -211,7 +214,9 @@ class Queue:
         return winner
 
     def depth(self) -> int:
-        """Items not yet done or failed; counted from directory entries, cached for a second."""
+        """Items not yet done or failed; counted from directory entries, cached for a second (for
+        longer when a backlog makes the listing slow, see DEPTH_LISTING_SHARE). Uploads this
+        process queues meanwhile are added as they come."""
         now = time.monotonic()
         if now >= self._depth_until:
             # Names only: the oldest id (waiting_by_endpoint) costs a split per entry, per second and
@@ -220,7 +225,8 @@ class Queue:
                 sum(map(str.endswith, listdir(self.root / state / endpoint), repeat(SIDECAR_SUFFIX)))
                 for state in WAITING for endpoint in self._endpoints(state)
             )
-            self._depth_until = now + DEPTH_CACHE_SECONDS
+            took = time.monotonic() - now
+            self._depth_until = now + max(DEPTH_CACHE_SECONDS, took / DEPTH_LISTING_SHARE)
         return self._depth_value
 
     def waiting_by_endpoint(self) -> dict[str, tuple[int, str | None]]:

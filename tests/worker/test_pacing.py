@@ -131,7 +131,8 @@ def test_batches_are_small_while_pacing_and_whole_otherwise():
 
 def test_pace_returns_at_once_when_the_worker_stops():
     """The real pace() with the real clocks: a long pause is cut short by the stop event."""
-    pacer = Pacer(PaceConfig(busy_uploads=10, share=0.01, max_backlog=10**9))
+    paused: list[float] = []
+    pacer = Pacer(PaceConfig(busy_uploads=10, share=0.01, max_backlog=10**9), on_pause=paused.append)
     pacer.observe(0)
     time.sleep(0.3)
     pacer.observe(1000)  # a flood
@@ -145,7 +146,7 @@ def test_pace_returns_at_once_when_the_worker_stops():
     began = time.monotonic()
     pacer.pace(stop)
     assert 0.4 < time.monotonic() - began < 2.0
-    assert pacer.paused_seconds > 0
+    assert pacer.paused_seconds > 0 and sum(paused) == pytest.approx(pacer.paused_seconds)
 
 
 @pytest.mark.parametrize("name, value, message", [
