@@ -1,6 +1,6 @@
 # make run   start the service locally (gateway on http://localhost:8000; settings from .env)
 # make test  run the whole test suite
-# make bench measure the gateway against a bare fsync+rename WSGI app
+# make bench measure the gateway against bare fsync+rename apps (Flask, and no framework)
 # Both create their own virtual environment in .venv on first use: `make run` installs the
 # service only (pip install -e .), `make test` adds the test tools (pip install -e '.[test]').
 

@@ -380,6 +380,7 @@ def run(args: argparse.Namespace, workdir: Path, stores: Path | None = None) -> 
             results += part_newconn(servers, args.seconds)
         for server in servers.values():
             server.stop()
+            shutil.rmtree(server.queue_dir.parent, ignore_errors=True)  # the drain part needs the inodes
         servers.clear()
         if "drain" in parts:
             results += part_drain(workdir, args.workers.split(","), args.seconds, args.backlog, stores)
