@@ -69,7 +69,8 @@ class Pacer:
         self._mark: tuple[float, float] | None = None  # (clock, cpu) where the current budget began
         self._pacing = False
         self._rate = 0.0
-        self.paused_seconds = 0.0  # in all, for the log and the tests
+        self.paused_seconds = 0.0  # in all, for the tests
+        self._paused_before = 0.0  # paused_seconds when the current spell of pacing began
 
     def observe(self, count: int) -> None:
         """A reading of the arrivals count (from the arrival watch's thread)."""
@@ -142,7 +143,8 @@ class Pacer:
             return
         self._pacing = pacing
         if pacing:
+            self._paused_before = self.paused_seconds
             log_event(log, "pacing_started", rate=f"{self._rate:.0f}", share=self.config.share, backlog=self._backlog)
-        else:
-            log_event(log, "pacing_ended", rate=f"{self._rate:.0f}", paused_seconds=f"{self.paused_seconds:.1f}",
-                      backlog=self._backlog)
+        else:  # paused_seconds: of this spell
+            log_event(log, "pacing_ended", rate=f"{self._rate:.0f}",
+                      paused_seconds=f"{self.paused_seconds - self._paused_before:.1f}", backlog=self._backlog)
