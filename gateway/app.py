@@ -109,6 +109,8 @@ class Capacity:
     def _check_depth(self) -> None:
         depth = self.queue.depth()
         if depth >= self.settings.queue_max_items:
+            depth = self.queue.depth(recount=True)  # a refusal never rests on an old count
+        if depth >= self.settings.queue_max_items:
             raise Unavailable(
                 f"the queue is full: {depth} items waiting, QUEUE_MAX_ITEMS is {self.settings.queue_max_items}",
                 QUEUE_FULL_RETRY_AFTER,
@@ -225,6 +227,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if free < settings.min_free_bytes:
             problems.append(f"{free} bytes free, MIN_FREE_BYTES is {settings.min_free_bytes}")
         depth = queue.depth()
+        if depth >= settings.queue_max_items:
+            depth = queue.depth(recount=True)
         if depth >= settings.queue_max_items:
             problems.append(f"queue holds {depth} items, QUEUE_MAX_ITEMS is {settings.queue_max_items}")
         problem = _write_probe(queue) if not problems else None

@@ -75,6 +75,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
@@ -105,8 +106,11 @@ _ENDPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 STALE_SECONDS = 60.0  # tmp leftovers and sidecar-less payloads older than this are not in flight
 DEPTH_CACHE_SECONDS = 1.0
 # Listing a backlog is not free (20,000 items: 40-50 ms of a gateway process): it is redone at
-# most DEPTH_CACHE_SECONDS apart and no more often than keeps it under this share of the time.
+# most DEPTH_CACHE_SECONDS apart and no more often than keeps it under this share of the time,
+# and once a listing took DEPTH_SLOW_SECONDS or more, the next ones run in a thread of their own
+# while requests are answered from the last count (a request that did the listing waited for it).
 DEPTH_LISTING_SHARE = 0.02
+DEPTH_SLOW_SECONDS = 0.005
 _LOCK_STRIPES = 256
 
 
@@ -148,7 +152,11 @@ class Queue:
         for folder in (self.tmp, *(self.root / s for s in STATES), self.orphans, self.idempotency / "locks"):
             ensure_dir(folder)
         self._depth_value = 0
-        self._depth_until = 0.0
+        self._depth_until = 0.0  # monotonic time from which the count is due again
+        self._depth_counted = float("-inf")  # monotonic time the last count began
+        self._depth_slow = False  # the last listing took DEPTH_SLOW_SECONDS or more
+        self._depth_lock = threading.Lock()
+        self._depth_counting = False  # a background count is under way
 
     # ---------------------------------------------------------------- gateway side
 
@@ -213,21 +221,41 @@ class Queue:
                     return replace(winner, payload_path=moved)
         return winner
 
-    def depth(self) -> int:
-        """Items not yet done or failed; counted from directory entries, cached for a second (for
-        longer when a backlog makes the listing slow, see DEPTH_LISTING_SHARE). Uploads this
-        process queues meanwhile are added as they come."""
+    def depth(self, recount: bool = False) -> int:
+        """Items not yet done or failed, counted from directory entries; uploads this process
+        queues meanwhile are added as they come. The count is redone when it is due (after a
+        second, longer when a backlog makes the listing slow, see DEPTH_LISTING_SHARE): in this
+        thread while listings are quick, in a thread of its own once they are slow, answering
+        from the last count meanwhile. `recount`: a count begun over DEPTH_CACHE_SECONDS ago is
+        redone here and now (for refusals, which must not rest on an old count)."""
         now = time.monotonic()
-        if now >= self._depth_until:
-            # Names only: the oldest id (waiting_by_endpoint) costs a split per entry, per second and
-            # per gateway process, and a backlog can hold tens of thousands of entries.
+        if recount and now - self._depth_counted >= DEPTH_CACHE_SECONDS:
+            self._count_depth()
+        elif now >= self._depth_until:
+            if not self._depth_slow:
+                self._count_depth()
+            else:
+                with self._depth_lock:
+                    start, self._depth_counting = not self._depth_counting, True
+                if start:
+                    threading.Thread(target=self._count_depth, name="queue-depth", daemon=True).start()
+        return self._depth_value
+
+    def _count_depth(self) -> None:
+        began = time.monotonic()
+        try:
+            # Names only: the oldest id (waiting_by_endpoint) costs a split per entry, per second
+            # and per gateway process, and a backlog can hold tens of thousands of entries.
             self._depth_value = sum(
                 sum(map(str.endswith, listdir(self.root / state / endpoint), repeat(SIDECAR_SUFFIX)))
                 for state in WAITING for endpoint in self._endpoints(state)
             )
-            took = time.monotonic() - now
-            self._depth_until = now + max(DEPTH_CACHE_SECONDS, took / DEPTH_LISTING_SHARE)
-        return self._depth_value
+            took = time.monotonic() - began
+            self._depth_counted, self._depth_slow = began, took >= DEPTH_SLOW_SECONDS
+            self._depth_until = began + max(DEPTH_CACHE_SECONDS, took / DEPTH_LISTING_SHARE)
+        finally:
+            with self._depth_lock:
+                self._depth_counting = False
 
     def waiting_by_endpoint(self) -> dict[str, tuple[int, str | None]]:
         """{endpoint: (items not yet done or failed, oldest id)}, from directory listings only."""

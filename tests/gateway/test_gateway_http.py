@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -278,6 +279,23 @@ def test_a_full_queue_answers_503_with_retry_after(queue_dir):
     assert "queue is full: 2 items waiting" in full.get_json()["error"]
     assert len(accepted_files(queue_dir)) == 4
     assert client.get("/ready").status_code == 503
+
+
+def test_a_queue_full_on_an_old_count_is_counted_again_before_an_upload_is_refused(queue_dir, monkeypatch):
+    import shared.queue as queue_module
+
+    monkeypatch.setattr(queue_module, "DEPTH_SLOW_SECONDS", 0.0)  # counts run in the background
+    client = create_app(make_settings(queue_dir, QUEUE_MAX_ITEMS="2")).test_client()
+    for _ in range(2):
+        assert client.post("/api/v1/tree", data=TREE_CSV, headers=CSV_HEADERS).status_code == 202
+    assert client.post("/api/v1/tree", data=TREE_CSV, headers=CSV_HEADERS).status_code == 503
+    worker_side = Queue(queue_dir)
+    for item in worker_side.scan():  # the worker drains the queue
+        worker_side.complete(worker_side.claim(item))
+    time.sleep(queue_module.DEPTH_CACHE_SECONDS + 0.1)
+    # The last count (2, full) is due again: a refusal would rest on it; the upload is accepted.
+    assert client.post("/api/v1/tree", data=TREE_CSV, headers=CSV_HEADERS).status_code == 202
+    assert client.get("/ready").status_code == 200
 
 
 def test_low_disk_answers_503_with_retry_after_and_not_ready(queue_dir):

@@ -153,6 +153,29 @@ def test_depth_counts_waiting_items_only(tmp_path):
     assert queue.waiting_by_endpoint()["tree"][0] == 2
 
 
+def test_depth_of_a_slow_listing_is_counted_in_the_background_and_a_recount_is_fresh(tmp_path, monkeypatch):
+    import shared.queue as queue_module
+
+    monkeypatch.setattr(queue_module, "DEPTH_SLOW_SECONDS", 0.0)  # every listing counts as slow
+    gateway, other = Queue(tmp_path), Queue(tmp_path)  # two gateway processes, say
+    for _ in range(3):
+        enqueue(other)
+    assert gateway.depth() == 3  # the first count is made at once
+    for _ in range(2):
+        enqueue(other)  # unseen by `gateway` until its next count
+    assert gateway.depth() == 3  # not due yet
+    time.sleep(queue_module.DEPTH_CACHE_SECONDS + 0.1)
+    assert gateway.depth() == 3  # due: answered from the last count, the count runs in a thread
+    deadline = time.monotonic() + 10
+    while gateway.depth() != 5:
+        assert time.monotonic() < deadline, "the background count never arrived"
+        time.sleep(0.01)
+    enqueue(other)
+    assert gateway.depth() == 5 and gateway.depth(recount=True) == 5  # counted under a second ago
+    time.sleep(queue_module.DEPTH_CACHE_SECONDS + 0.1)
+    assert gateway.depth(recount=True) == 6  # a refusal's recount is made here and now
+
+
 def test_idempotency_key_repeat_returns_the_original_and_queues_nothing(tmp_path):
     queue = Queue(tmp_path)
     first = enqueue(queue, username="u", idempotency_key="k1")
