@@ -562,9 +562,11 @@ class Queue:
             if not committed:  # never acknowledged: no payload without its sidecar left behind
                 _unlink(published)
             raise
-        if not os.path.exists(published):
+        if not os.path.exists(published) and os.path.exists(os.path.join(self.orphans, endpoint, payload_name)):
             # recover() found the payload without sidecar and took it for an orphan: never 202.
-            raise QueueError(f"payload of {sidecar.id} disappeared while it was published")
+            # (A payload merely gone from accepted/ was merged already: a worker woken by this
+            # upload can claim and finish it before this line runs; that is a 202.)
+            raise QueueError(f"payload of {sidecar.id} was taken for an orphan while it was published")
         self._depth_value += 1
         return sidecar
 

@@ -165,7 +165,9 @@ def test_depth_of_a_slow_listing_is_counted_in_the_background_and_a_recount_is_f
         enqueue(other)  # unseen by `gateway` until its next count
     assert gateway.depth() == 3  # not due yet
     time.sleep(queue_module.DEPTH_CACHE_SECONDS + 0.1)
-    assert gateway.depth() == 3  # due: answered from the last count, the count runs in a thread
+    # Due: answered at once, from the last count, while the new count runs in a thread (which
+    # may finish first: then the new one); the new count arrives without another call doing it.
+    assert gateway.depth() in (3, 5)
     deadline = time.monotonic() + 10
     while gateway.depth() != 5:
         assert time.monotonic() < deadline, "the background count never arrived"
