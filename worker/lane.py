@@ -181,7 +181,8 @@ class Lane(threading.Thread):
             items = items[len(batch):]
             self._read_ahead.start(items[:most])  # read while this batch merges
             self.process(batch)
-            if self.pacer is not None:
+            if self.pacer is not None and self.pacer.pause_for() > 0:
+                self._settle()  # the batch's moves to done/ are through and logged before the pause
                 self.pacer.pace(self.stop)  # after the batch's completion record: nothing half done
 
     # -- state for operators --------------------------------------------------------------------
