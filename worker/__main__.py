@@ -81,7 +81,6 @@ def pace_config(environ: Mapping[str, str], queue_max_items: int) -> PaceConfig:
         busy_uploads=env_number(environ, "WORKER_BUSY_UPLOADS", default.busy_uploads, 0, float("inf")),
         share=env_number(environ, "WORKER_BUSY_SHARE", default.share, 0, 1),
         max_backlog=backlog,
-        busy_cpu=env_number(environ, "WORKER_BUSY_CPU", default.busy_cpu, 0, 1),
     )
 
 

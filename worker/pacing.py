@@ -3,10 +3,8 @@
 On a machine the worker shares with the gateway, a worker merging at full speed costs a gateway
 under load a third to a half of its uploads per second (bench/gateway.py --parts drain), and no
 CPU or I/O priority fixes that: on two cores the two simply share the CPUs. Loggers cannot wait
-for an answer; merges can. So while uploads arrive at WORKER_BUSY_UPLOADS per second or more and
-the other processes of the machine use WORKER_BUSY_CPU or more of all its CPUs (the gateway is
-short of CPU, not just busy: a steady 100 uploads/s leaves most of two cores idle), the lanes
-pause between batches so that the worker process uses at most WORKER_BUSY_SHARE
+for an answer; merges can. So while uploads arrive at WORKER_BUSY_UPLOADS per second or more, the
+lanes pause between batches so that the worker process uses at most WORKER_BUSY_SHARE
 CPU-seconds per second (all its threads together), merging batches of at most 50 items between
 the pauses. A pause never holds a batch half done: it comes after the batch's completion record
 is durable. Two things end pacing: arrivals falling
@@ -26,7 +24,6 @@ no gateway to leave CPU to.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -41,21 +38,6 @@ RATE_WINDOW_SECONDS = 1.0  # the arrival rate is taken over about the last secon
 BUDGET_WINDOW_SECONDS = 2.0  # the CPU share is held over windows of about this length
 STEP_SECONDS = 0.25  # a pause re-checks the rate this often, so the end of a flood ends it too
 MIN_PAUSE_SECONDS = 0.01  # shorter debts are not worth a sleep
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def machine_cpu_seconds() -> tuple[float, float] | None:
-    """(busy, total) CPU-seconds of all the machine's CPUs since boot (/proc/stat); None where
-    there is no /proc/stat: then pacing goes by the arrival rate alone."""
-    try:
-        with open("/proc/stat", "rb") as file:
-            fields = [int(field) for field in file.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    if len(fields) < 5:
-        return None
-    total = sum(fields)  # user nice system idle iowait irq softirq steal
-    return (total - fields[3] - fields[4]) / TICKS, total / TICKS
 
 
 @dataclass(frozen=True)
@@ -64,7 +46,6 @@ class PaceConfig:
     share: float = 0.1  # CPU-seconds per second the worker may use while it is busy; 1: no pacing
     max_backlog: int = 5000  # above this many waiting items, no pacing (worker: QUEUE_MAX_ITEMS / 2)
     batch_items: int = 50  # a lane's batches while pacing: short bursts, not one of seconds
-    busy_cpu: float = 0.5  # share of all the machine's CPUs the other processes must be using
 
     @property
     def off(self) -> bool:
@@ -75,18 +56,14 @@ class Pacer:
     """One per worker process, shared by its lanes (the CPU budget is the process's).
 
     `observe()` gets a count that grows by one per upload (the queue's ids handed out); `clock`
-    and `cpu` are the wall clock and the process's CPU time, `machine` the machine's busy and
-    total CPU-seconds (machine_cpu_seconds)."""
+    and `cpu` are the wall clock and the process's CPU time."""
 
     def __init__(self, config: PaceConfig, clock: Callable[[], float] = time.monotonic,
-                 cpu: Callable[[], float] = time.process_time, on_pause: Callable[[float], None] | None = None,
-                 machine: Callable[[], tuple[float, float] | None] = machine_cpu_seconds) -> None:
+                 cpu: Callable[[], float] = time.process_time, on_pause: Callable[[float], None] | None = None) -> None:
         self.config = config
-        self._clock, self._cpu, self._machine = clock, cpu, machine
+        self._clock, self._cpu = clock, cpu
         self._on_pause = on_pause  # each pause's seconds (the worker's paced_seconds metric)
-        # (clock, count, own CPU, machine (busy, total)), oldest first
-        self._samples: deque[tuple[float, int, float, tuple[float, float] | None]] = deque()
-        self._others: float | None = None  # share of the machine's CPUs the other processes used
+        self._samples: deque[tuple[float, int]] = deque()  # (clock, count), oldest first
         self._lock = threading.Lock()
         self._backlog = 0
         self._mark: tuple[float, float] | None = None  # (clock, cpu) where the current budget began
@@ -97,24 +74,17 @@ class Pacer:
 
     def observe(self, count: int) -> None:
         """A reading of the arrivals count (from the arrival watch's thread)."""
-        now, cpu, machine = self._clock(), self._cpu(), self._machine()
+        now = self._clock()
         with self._lock:
             samples = self._samples
             if samples and count < samples[-1][1]:
                 samples.clear()  # the counter started again (a new queue): no rate across that
-            samples.append((now, count, cpu, machine))
+            samples.append((now, count))
             while len(samples) > 2 and samples[1][0] <= now - RATE_WINDOW_SECONDS:
                 samples.popleft()  # keep one reading at least a window old
-            first_time, first_count, first_cpu, first_machine = samples[0]
+            first_time, first_count = samples[0]
             span = now - first_time
-            if span < RATE_WINDOW_SECONDS / 4:
-                self._rate, self._others = 0.0, None
-                return
-            self._rate = (count - first_count) / span
-            self._others = None
-            if machine is not None and first_machine is not None and machine[1] > first_machine[1]:
-                others = (machine[0] - first_machine[0]) - (cpu - first_cpu)
-                self._others = max(0.0, others) / (machine[1] - first_machine[1])
+            self._rate = (count - first_count) / span if span >= RATE_WINDOW_SECONDS / 4 else 0.0
 
     def set_backlog(self, waiting: int) -> None:
         self._backlog = waiting
@@ -166,8 +136,6 @@ class Pacer:
         """At or above the rate; once pacing, until below half of it (no flapping at the edge)."""
         if self._backlog > self.config.max_backlog:
             return False
-        if self._others is not None and self._others < self.config.busy_cpu:
-            return False  # the CPUs are not short: merging takes nothing from the gateway
         return self._rate >= (self.config.busy_uploads / 2 if self._pacing else self.config.busy_uploads)
 
     def _set_pacing(self, pacing: bool) -> None:
@@ -176,9 +144,7 @@ class Pacer:
         self._pacing = pacing
         if pacing:
             self._paused_before = self.paused_seconds
-            others = "unknown" if self._others is None else f"{self._others:.2f}"
-            log_event(log, "pacing_started", rate=f"{self._rate:.0f}", others_cpu=others, share=self.config.share,
-                      backlog=self._backlog)
+            log_event(log, "pacing_started", rate=f"{self._rate:.0f}", share=self.config.share, backlog=self._backlog)
         else:  # paused_seconds: of this spell
             log_event(log, "pacing_ended", rate=f"{self._rate:.0f}",
                       paused_seconds=f"{self.paused_seconds - self._paused_before:.1f}", backlog=self._backlog)

@@ -153,10 +153,7 @@ def flood(stack, seconds: float, most: int = 3000) -> list[str]:
 @pytest.mark.parametrize("share, paced", [("0.05", True), ("1", False)])
 def test_a_flood_of_uploads_paces_the_worker_and_all_of_it_merges_in_order_after(make_stack, tmp_path, share, paced):
     stack = make_stack(store_root=tmp_path / "stores")
-    # WORKER_BUSY_CPU low: one thread's flood leaves most of the CPUs idle, and what is tested
-    # here is the pacing itself (the CPU condition is in tests/worker/test_pacing.py).
-    worker = stack.start_worker(env={"WORKER_BUSY_UPLOADS": "20", "WORKER_BUSY_SHARE": share, "WORKER_BUSY_CPU": "0.01",
-                                     "WORKER_NICE": "0"})
+    worker = stack.start_worker(env={"WORKER_BUSY_UPLOADS": "20", "WORKER_BUSY_SHARE": share, "WORKER_NICE": "0"})
     wait_until(lambda: heartbeat_pid(stack) == worker.pid, 60, "worker running")
     enqueue(stack, 1)
     stack.wait_drained(1, 60)  # the merge engine is loaded and the first rate sample taken

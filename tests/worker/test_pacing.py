@@ -2,10 +2,9 @@
 
 The Pacer is driven here by a simulated lane on an explicit clock: each step a batch uses some
 CPU, uploads arrive at some rate, and the lane pauses for what `pause_for()` says. Checked
-against plain arithmetic: while arrivals stay at or above the busy rate and the other processes
-keep the CPUs busy, the CPU used stays within share x time (plus the one batch that may run
-before a pause); below the rate, with the CPUs left free, above the backlog limit or with a share
-of 1 nothing pauses.
+against plain arithmetic: while arrivals stay at or above the busy rate the CPU used stays within
+share x time (plus the one batch that may run before a pause), below half the rate and above
+the backlog limit nothing pauses, and a share of 1 never pauses.
 """
 from __future__ import annotations
 
@@ -23,16 +22,10 @@ class Simulation:
     """A lane on a simulated clock: batches use CPU, uploads arrive, pauses pass time, and the
     arrival watch hands the pacer a reading of the count every WATCH_SECONDS."""
 
-    def __init__(self, config: PaceConfig, others: float = 0.8, cpus: int = 2) -> None:
-        """`others`: the share of the machine's `cpus` the other processes (the gateway) use."""
+    def __init__(self, config: PaceConfig) -> None:
         self.now, self.cpu, self.count = 1000.0, 0.0, 0.0
         self.next_reading = self.now
-        self.others, self.cpus = others, cpus
-        self.pacer = Pacer(config, lambda: self.now, lambda: self.cpu, machine=self.machine)
-
-    def machine(self) -> tuple[float, float]:
-        total = self.now * self.cpus
-        return self.cpu + self.others * total, total
+        self.pacer = Pacer(config, lambda: self.now, lambda: self.cpu)
 
     def batch(self, cpu_seconds: float, rate: float) -> float:
         """Run one batch (its CPU, in as much wall time), then the pause; the pause's length."""
@@ -96,22 +89,6 @@ def test_a_backlog_past_the_limit_or_a_share_of_one_never_pauses(cpu_per_batch, 
         assert off.batch(cpu_seconds, rate) == 0
 
 
-@settings(max_examples=50, deadline=None, derandomize=True)
-@given(batches, st.floats(120, 2000), st.floats(0, 0.49))
-def test_while_the_other_processes_leave_the_cpus_free_nothing_pauses(cpu_per_batch, rate, others):
-    sim = Simulation(PaceConfig(busy_uploads=100, share=0.1, max_backlog=10**9, busy_cpu=0.5), others=others)
-    assert sum(sim.batch(cpu_seconds, rate) for cpu_seconds in cpu_per_batch) == 0
-    assert not sim.pacer.pacing
-
-
-def test_without_a_reading_of_the_machine_the_rate_alone_decides():
-    sim = Simulation(PaceConfig(busy_uploads=100, share=0.1, max_backlog=10**9))
-    sim.pacer = Pacer(sim.pacer.config, lambda: sim.now, lambda: sim.cpu, machine=lambda: None)
-    for _ in range(10):
-        sim.batch(0.2, 400)
-    assert sim.pacer.pacing
-
-
 def test_pacing_ends_below_half_the_rate_not_at_it():
     sim = Simulation(PaceConfig(busy_uploads=100, share=0.1, max_backlog=10**9))
     for _ in range(10):
@@ -155,8 +132,7 @@ def test_batches_are_small_while_pacing_and_whole_otherwise():
 def test_pace_returns_at_once_when_the_worker_stops():
     """The real pace() with the real clocks: a long pause is cut short by the stop event."""
     paused: list[float] = []
-    pacer = Pacer(PaceConfig(busy_uploads=10, share=0.01, max_backlog=10**9), on_pause=paused.append,
-                  machine=lambda: None)  # whatever else this machine is doing now
+    pacer = Pacer(PaceConfig(busy_uploads=10, share=0.01, max_backlog=10**9), on_pause=paused.append)
     pacer.observe(0)
     time.sleep(0.3)
     pacer.observe(1000)  # a flood
@@ -179,7 +155,6 @@ def test_pace_returns_at_once_when_the_worker_stops():
     ("WORKER_BUSY_SHARE", "a tenth", "WORKER_BUSY_SHARE: expected a number, got 'a tenth'"),
     ("WORKER_BUSY_UPLOADS", "-3", "WORKER_BUSY_UPLOADS: -3 must be above 0"),
     ("WORKER_BUSY_BACKLOG", "-1", "WORKER_BUSY_BACKLOG: -1 must be 0 or more waiting items"),
-    ("WORKER_BUSY_CPU", "2", "WORKER_BUSY_CPU: 2 must be above 0 and at most 1"),
 ])
 def test_a_bad_pacing_setting_names_the_key(name, value, message):
     from shared.config import ConfigError
@@ -193,5 +168,5 @@ def test_pacing_defaults_follow_the_queue_limit():
     from worker.__main__ import pace_config
 
     config = pace_config({}, 10_000)
-    assert (config.busy_uploads, config.share, config.max_backlog, config.busy_cpu) == (100, 0.1, 5000, 0.5)
+    assert (config.busy_uploads, config.share, config.max_backlog) == (100, 0.1, 5000)
     assert pace_config({"WORKER_BUSY_BACKLOG": "70", "WORKER_BUSY_SHARE": "1"}, 10_000).max_backlog == 70
