@@ -58,8 +58,6 @@ class Worker:
         expected_intervals: Mapping[str, float] | None = None,
         pacing: PaceConfig | None = None,
     ) -> None:
-        self.pacing = pacing or PaceConfig()
-        self.pacer: Pacer | None = None  # made with the queue, when the lock is held
         self.notifier = notifier  # operators' digest: failed uploads, long store outages, silent loggers
         self.silence = SilenceWatch(LoggerBook(queue_dir), expected_intervals or {}, notifier)
         self.store_down_seconds = store_down_seconds
@@ -73,6 +71,7 @@ class Worker:
         self.environ = environ
         self.stop = threading.Event()
         self.metrics = WorkerMetrics()
+        self.pacer = Pacer(pacing or PaceConfig(), on_pause=self.metrics.paced_seconds.inc)  # shared by the lanes
         self.lanes: dict[str, Lane] = {}
         self.stall_log_seconds = stall_log_seconds
         self._stall_logged: dict[str, float] = {}  # lane -> busy seconds at its last stall line
@@ -114,7 +113,6 @@ class Worker:
         started_at = datetime.now(timezone.utc)
         write_heartbeat(self.queue_dir, started_at)
         queue = Queue(self.queue_dir)
-        self.pacer = Pacer(self.pacing, on_pause=self.metrics.paced_seconds.inc)
         recovered = queue.recover()
         log_event(log, "started", queue=self.queue_dir, endpoints=",".join(self.schemas), recovered=len(recovered))
         for item in recovered:
@@ -181,8 +179,7 @@ class Worker:
         waiting = queue.waiting_by_endpoint()
         for name in self.lanes:
             self.metrics.waiting.labels(name).set(waiting.get(name, (0, None))[0])
-        if self.pacer is not None:
-            self.pacer.set_backlog(sum(count for count, _ in waiting.values()))
+        self.pacer.set_backlog(sum(count for count, _ in waiting.values()))
 
     def _prune(self, queue: Queue) -> None:
         try:
