@@ -27,9 +27,8 @@ def _write(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def app(environ, start_response):
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length)
+def publish(body: bytes) -> str:
+    """The disk work of one upload: payload and sidecar fsynced in tmp/, renamed, folder fsynced."""
     name = f"{time.time_ns()}-{os.getpid()}"
     sidecar = json.dumps({"id": name, "endpoint": "tree", "size": len(body)}).encode()
     _write(os.path.join(TMP, name + ".csv"), body)
@@ -41,6 +40,12 @@ def app(environ, start_response):
         os.fsync(fd)
     finally:
         os.close(fd)
+    return name
+
+
+def app(environ, start_response):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    name = publish(environ["wsgi.input"].read(length))
     answer = json.dumps({"status": "accepted", "id": name}).encode()
     start_response("202 Accepted", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
     return [answer]
